@@ -28,7 +28,9 @@ Deliberate differences from the reference (each makes an error visible or a file
       (the reference silently creates a new dict, hiding typos such as ``mdoel.backbone.x=1``);
       new leaf keys in an existing dict, and new top-level keys, are allowed as in the reference;
     * numeric path components also index tuples and accept negative indices;
-    * :data:`RUNTIME_DEFAULTS` has ``enable_wandb=False`` (machines are often offline).
+    * :data:`RUNTIME_DEFAULTS` has ``enable_wandb=False`` (machines are often offline);
+      :func:`default_config_parser` fills top-level keys a config lacks from it, and treats
+      ``seed="None"`` (what ``--options seed=None`` yields) like None.
 """
 from __future__ import annotations
 
@@ -471,7 +473,9 @@ def _scalar(v, key_path: str) -> str:
             return 'float("inf")' if v > 0 else 'float("-inf")'
         return float.__repr__(v)
     if isinstance(v, str):
-        return repr(str(v))
+        text = repr(str(v))
+        # prefer double quotes (black's style) when that needs no escaping
+        return f'"{text[1:-1]}"' if text[0] == "'" and '"' not in v else text
     if isinstance(v, (bytes, complex)):
         return repr(v)
     warnings.warn(
@@ -771,7 +775,7 @@ def default_config_parser(
 
     1. load the file (or copy the given config) and fill top-level keys it lacks from
        :data:`RUNTIME_DEFAULTS`; apply ``options`` (a dict, or ``KEY=VALUE`` strings);
-    2. draw a random ``seed`` when it is None;
+    2. draw a random ``seed`` when it is None (or the string "None" an override produces);
     3. set ``data.train.loop = epoch // eval_epoch`` (when the config has ``data.train``).
 
     Creating ``save_path`` and dumping ``config.py`` is left to the trainer (``cfg.dump``).
@@ -786,7 +790,8 @@ def default_config_parser(
     if options:
         cfg.merge_from_dict(options if isinstance(options, Mapping) else parse_options(options))
 
-    if cfg.seed is None:
+    # "seed=None" on the command line arrives as the string "None"; the reference would crash later
+    if cfg.seed is None or cfg.seed == "None":
         cfg.seed = random_seed()
 
     epoch, eval_epoch = cfg.epoch, cfg.eval_epoch
