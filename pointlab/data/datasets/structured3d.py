@@ -1,6 +1,9 @@
 """Structured3D: ``data_root/{train,val,test}/scene_XXXXX/room_<id>/{coord,color,normal,segment}.npy``.
 
 One sample per room (spec 20-data §1.3); sample name ``"scene_XXXXX_room_<id>"``; 25 classes.
+Deviation: ``split`` (``get_split_name``) is the split folder (``train``/``val``/``test``); the
+reference inherits the parent-folder rule and reports the scene folder (``scene_XXXXX``) instead.
+No target config reads that key.
 """
 from __future__ import annotations
 
