@@ -591,12 +591,16 @@ class Config(ConfigDict):
             if not isinstance(full_key, str) or not full_key:
                 raise _KeyError(f"override keys must be non-empty dotted strings, got {full_key!r}")
             parts = full_key.split(".")
+            if "" in parts:
+                raise _KeyError(f"override key '{full_key}' has an empty component")
             node = expanded
             for part in parts[:-1]:
                 child = node.setdefault(part, _OptionPath())
                 if not isinstance(child, _OptionPath):  # "a=1" and "a.b=2" together
                     raise _KeyError(f"override '{full_key}' conflicts with another override of '{part}'")
                 node = child
+            if isinstance(node.get(parts[-1]), _OptionPath):
+                raise _KeyError(f"override '{full_key}' conflicts with an override of a key inside it")
             node[parts[-1]] = value
         try:
             merged = _merge(expanded, dict(self), where="override")

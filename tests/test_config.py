@@ -373,6 +373,14 @@ def test_merge_from_dict_unknown_nested_key_errors():
     assert cfg == _reference_like()  # failed overrides changed nothing
 
 
+def test_merge_from_dict_conflicting_or_malformed_keys():
+    cfg = _reference_like()
+    for bad in ({"model": 1, "model.backbone.x": 2}, {"model.backbone.x": 2, "model": 1}, {"model..x": 1}):
+        with pytest.raises(KeyError):
+            cfg.merge_from_dict(bad)
+    assert cfg == _reference_like()
+
+
 def test_merge_from_dict_dict_values_follow_delete_rules():
     cfg = _reference_like()
     cfg.merge_from_dict({"model.backbone": dict(depth=3)})
