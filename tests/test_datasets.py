@@ -181,9 +181,9 @@ def test_test_mode_fragments_cover_every_voxel(tmp_path):
     n = len(coord)
     write_scene(tmp_path / "val" / "scene0000_00", n=n, segment_key="segment20", coord=coord,
                 segment20=np.arange(n) % 20)
+    # no CenterShift before voxelizing, so the voxels are those of floor(coord / 0.5) (also after the flip)
     ds = ScanNetDataset(split="val", data_root=str(tmp_path), loop=5, test_mode=True,
-                        transform=[dict(type="CenterShift", apply_z=True), dict(type="NormalizeColor")],
-                        test_cfg=_fragment_test_cfg())
+                        transform=[dict(type="NormalizeColor")], test_cfg=_fragment_test_cfg())
     assert len(ds) == 1  # loop forced to 1 in test mode
     out = ds[0]
     assert set(out) == {"segment", "name", "fragment_list"}
@@ -196,6 +196,7 @@ def test_test_mode_fragments_cover_every_voxel(tmp_path):
         assert {"coord", "grid_coord", "index", "feat", "offset"} <= set(f)
         idx = f["index"].numpy()
         assert len(np.unique(voxel_of[idx], axis=0)) == n_voxels == len(idx)  # one point per voxel, all voxels
+        assert len(np.unique(f["grid_coord"].numpy(), axis=0)) == n_voxels
         assert f["feat"].shape == (len(idx), 6) and f["offset"].tolist() == [len(idx)]
     for aug in range(2):  # within one augmentation the parts together visit every point
         seen = np.concatenate([f["index"].numpy() for f in frags[3 * aug: 3 * aug + 3]])

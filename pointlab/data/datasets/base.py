@@ -285,7 +285,9 @@ class DefaultDataset(Dataset):
                 augmented["index"] = np.arange(augmented["coord"].shape[0])
                 parts = [augmented]
             for part in parts:
-                fragments += self.test_crop(part) if self.test_crop is not None else [part]
+                cropped = self.test_crop(part) if self.test_crop is not None else [part]
+                # a crop may give one dict or a list of them (SphereCrop mode="all")
+                fragments += [cropped] if isinstance(cropped, Mapping) else list(cropped)
         result["fragment_list"] = [self.post_transform(f) for f in fragments]
         return result
 
