@@ -1,0 +1,369 @@
+"""Coordinate transforms: centring, rotation, scaling, flips, jitter, elastic distortion.
+
+Random draws follow the reference call for call (numpy's global RNG; Python's
+``random`` for the apply/skip decisions of RandomRotate* and ElasticDistortion), so a
+seeded run reproduces Pointcept's augmentations. Arithmetic is the reference's too —
+including in-place dtype rules (e.g. ``coord *= scale`` keeps float32) — but applied to
+copies: the input dict and arrays are never modified.
+
+Deviations:
+- ``RandomRotate``/``RandomRotateTargetAngle`` return float64 ``coord``/``normal``
+  (the rotation matrix is float64), exactly as the reference does; ``ToTensor`` casts
+  back to float32. Kept for bit-equal downstream results.
+- ``ClipGaussianJitter``: the reference passes ``np.mean(3)`` (= 3.0) as the mean, which
+  makes ``multivariate_normal`` raise; here the mean is zero (the evident intent).
+- Empty clouds (0 points) are returned unchanged where the reference would raise on
+  ``min()`` of an empty array; the random draws are still made in the same order.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import scipy.ndimage
+
+from pointlab.registry import TRANSFORMS
+
+
+def _rotation_matrix(axis: str, angle: float) -> np.ndarray:
+    """Right-handed 3×3 rotation about ``axis`` ("x", "y" or "z") by ``angle`` radians."""
+    c, s = np.cos(angle), np.sin(angle)
+    if axis == "x":
+        return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+    if axis == "y":
+        return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    if axis == "z":
+        return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    raise ValueError(f"rotation axis must be 'x', 'y' or 'z', got {axis!r}")
+
+
+def _copy(x) -> np.ndarray:
+    return np.array(x, copy=True)
+
+
+def _nonempty(data_dict, key="coord") -> bool:
+    return key in data_dict and len(data_dict[key]) > 0
+
+
+@TRANSFORMS.register_module()
+class NormalizeCoord:
+    """Centre ``coord`` on its mean and scale it into the unit sphere (PointNet++ style)."""
+
+    def __call__(self, data_dict):
+        if _nonempty(data_dict):
+            coord = _copy(data_dict["coord"])
+            coord -= np.mean(coord, axis=0)
+            m = np.max(np.sqrt(np.sum(coord**2, axis=1)))
+            data_dict = dict(data_dict, coord=coord / m)
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class PositiveShift:
+    """Subtract the per-axis minimum so every coordinate is ≥ 0."""
+
+    def __call__(self, data_dict):
+        if _nonempty(data_dict):
+            coord = _copy(data_dict["coord"])
+            coord -= np.min(coord, 0)
+            data_dict = dict(data_dict, coord=coord)
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class CenterShift:
+    """Subtract ``[(xmin+xmax)/2, (ymin+ymax)/2, zmin]`` (``apply_z``) or ``[..., ..., 0]``."""
+
+    def __init__(self, apply_z=True):
+        self.apply_z = apply_z
+
+    def __call__(self, data_dict):
+        if _nonempty(data_dict):
+            coord = _copy(data_dict["coord"])
+            x_min, y_min, z_min = coord.min(axis=0)
+            x_max, y_max, _ = coord.max(axis=0)
+            shift = [(x_min + x_max) / 2, (y_min + y_max) / 2, z_min if self.apply_z else 0]
+            coord -= shift
+            data_dict = dict(data_dict, coord=coord)
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class RandomShift:
+    """Add one uniform random offset per axis, ``shift = ((lo_x, hi_x), (lo_y, hi_y), (lo_z, hi_z))``."""
+
+    def __init__(self, shift=((-0.2, 0.2), (-0.2, 0.2), (0, 0))):
+        self.shift = shift
+
+    def __call__(self, data_dict):
+        if "coord" in data_dict:
+            offset = [np.random.uniform(self.shift[i][0], self.shift[i][1]) for i in range(3)]
+            coord = _copy(data_dict["coord"])
+            coord += offset
+            data_dict = dict(data_dict, coord=coord)
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class PointClip:
+    """Clip ``coord`` into ``point_cloud_range = (xmin, ymin, zmin, xmax, ymax, zmax)``."""
+
+    def __init__(self, point_cloud_range=(-80, -80, -3, 80, 80, 1)):
+        self.point_cloud_range = point_cloud_range
+
+    def __call__(self, data_dict):
+        if "coord" in data_dict:
+            r = self.point_cloud_range
+            coord = np.clip(data_dict["coord"], a_min=r[:3], a_max=r[3:])
+            data_dict = dict(data_dict, coord=coord)
+        return data_dict
+
+
+class _RotateBase:
+    """Shared rotation logic; subclasses choose the angle (after the py-random skip test)."""
+
+    def __init__(self, angle, center, axis, always_apply, p):
+        _rotation_matrix(axis, 0.0)  # validate the axis name now, not at the first call
+        self.angle = angle
+        self.axis = axis
+        self.always_apply = always_apply
+        self.p = p if not always_apply else 1
+        self.center = center
+
+    def _draw_angle(self) -> float:
+        raise NotImplementedError
+
+    def __call__(self, data_dict):
+        if random.random() > self.p:  # skip iff u > p (reference quirk: not u >= p)
+            return data_dict
+        rot_t = _rotation_matrix(self.axis, self._draw_angle())
+        data_dict = dict(data_dict)
+        if _nonempty(data_dict):
+            coord = _copy(data_dict["coord"])
+            if self.center is None:
+                x_min, y_min, z_min = coord.min(axis=0)
+                x_max, y_max, z_max = coord.max(axis=0)
+                center = [(x_min + x_max) / 2, (y_min + y_max) / 2, (z_min + z_max) / 2]
+            else:
+                center = self.center
+            coord -= center
+            coord = np.dot(coord, np.transpose(rot_t))  # float64 result, as the reference
+            coord += center
+            data_dict["coord"] = coord
+        if "normal" in data_dict:
+            data_dict["normal"] = np.dot(data_dict["normal"], np.transpose(rot_t))
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class RandomRotate(_RotateBase):
+    """Rotate ``coord`` (about ``center``; None → bbox centre incl. z) and ``normal`` by
+    ``U(angle[0], angle[1])·π`` about ``axis``.
+
+    Applied unless ``random.random() > p`` (py-random; ``always_apply`` forces p = 1);
+    the angle comes from numpy's RNG. Outputs are float64 (see module docstring).
+    """
+
+    def __init__(self, angle=None, center=None, axis="z", always_apply=False, p=0.5):
+        super().__init__([-1, 1] if angle is None else angle, center, axis, always_apply, p)
+
+    def _draw_angle(self) -> float:
+        return np.random.uniform(self.angle[0], self.angle[1]) * np.pi
+
+
+@TRANSFORMS.register_module()
+class RandomRotateTargetAngle(_RotateBase):
+    """Like :class:`RandomRotate`, but the angle is ``np.random.choice(angle)·π``."""
+
+    def __init__(self, angle=(1 / 2, 1, 3 / 2), center=None, axis="z", always_apply=False, p=0.75):
+        super().__init__(angle, center, axis, always_apply, p)
+
+    def _draw_angle(self) -> float:
+        return np.random.choice(self.angle) * np.pi
+
+
+@TRANSFORMS.register_module()
+class RandomScale:
+    """``coord *= U(scale[0], scale[1])`` — one factor, or one per axis if ``anisotropic``.
+    Always applied; normals untouched."""
+
+    def __init__(self, scale=None, anisotropic=False):
+        self.scale = scale if scale is not None else [0.95, 1.05]
+        self.anisotropic = anisotropic
+
+    def __call__(self, data_dict):
+        if "coord" in data_dict:
+            scale = np.random.uniform(self.scale[0], self.scale[1], 3 if self.anisotropic else 1)
+            coord = _copy(data_dict["coord"])
+            coord *= scale
+            data_dict = dict(data_dict, coord=coord)
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class RandomFlip:
+    """With probability p negate x of ``coord`` and ``normal``; then, independently, y."""
+
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def __call__(self, data_dict):
+        for axis in (0, 1):
+            if np.random.rand() < self.p:
+                data_dict = dict(data_dict)
+                for key in ("coord", "normal"):
+                    if key in data_dict:
+                        arr = _copy(data_dict[key])
+                        arr[:, axis] = -arr[:, axis]
+                        data_dict[key] = arr
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class RandomJitter:
+    """``coord += clip(sigma·randn(N, 3), −clip, clip)``."""
+
+    def __init__(self, sigma=0.01, clip=0.05):
+        if not clip > 0:
+            raise ValueError(f"RandomJitter: clip must be > 0, got {clip}")
+        self.sigma = sigma
+        self.clip = clip
+
+    def __call__(self, data_dict):
+        if "coord" in data_dict:
+            coord = _copy(data_dict["coord"])
+            jitter = np.clip(self.sigma * np.random.randn(coord.shape[0], 3), -self.clip, self.clip)
+            coord += jitter
+            data_dict = dict(data_dict, coord=coord)
+        return data_dict
+
+
+@TRANSFORMS.register_module()
+class ClipGaussianJitter:
+    """``coord += scalar · clip(n / 1.96, −1, 1)`` with n ~ N(0, I₃) per point.
+
+    ``store_jitter`` keeps the added offsets in ``jitter``. (The reference's mean is the
+    scalar 3.0, which makes it raise; zero mean here.)
+    """
+
+    def __init__(self, scalar=0.02, store_jitter=False):
+        self.scalar = scalar
+        self.mean = np.zeros(3)
+        self.cov = np.identity(3)
+        self.quantile = 1.96
+        self.store_jitter = store_jitter
+
+    def __call__(self, data_dict):
+        if "coord" in data_dict:
+            coord = _copy(data_dict["coord"])
+            jitter = np.random.multivariate_normal(self.mean, self.cov, coord.shape[0])
+            jitter = self.scalar * np.clip(jitter / self.quantile, -1, 1)
+            coord += jitter
+            data_dict = dict(data_dict, coord=coord)
+            if self.store_jitter:
+                data_dict["jitter"] = jitter
+        return data_dict
+
+
+def _trilinear(axes, values: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Linear interpolation on a regular grid, 0 outside it.
+
+    Same arithmetic (float64, same corner order) as
+    ``scipy.interpolate.RegularGridInterpolator(axes, values, bounds_error=False,
+    fill_value=0)(points)`` in "linear" mode, written for 3 axes without its
+    per-call overhead.
+
+    Args:
+        axes: 3 strictly ascending 1-D grids (lengths ≥ 2).
+        values: [len(ax0), len(ax1), len(ax2), C].
+        points: [N, 3].
+    Returns:
+        [N, C] float64.
+    """
+    points = np.asarray(points, dtype=float)
+    idx, frac = [], []
+    outside = np.zeros(points.shape[0], dtype=bool)
+    for d, ax in enumerate(axes):
+        ax = np.asarray(ax, dtype=float)
+        x = points[:, d]
+        i = np.clip(np.searchsorted(ax, x, side="right") - 1, 0, ax.size - 2)
+        idx.append(i)
+        frac.append((x - ax[i]) / (ax[i + 1] - ax[i]))
+        outside |= (x < ax[0]) | (x > ax[-1])
+    value = np.zeros((points.shape[0], values.shape[-1]))
+    for c0 in (0, 1):  # corners in the order RegularGridInterpolator sums them
+        w0 = np.ones(1) * (frac[0] if c0 else 1 - frac[0])
+        for c1 in (0, 1):
+            w1 = w0 * (frac[1] if c1 else 1 - frac[1])
+            for c2 in (0, 1):
+                w = w1 * (frac[2] if c2 else 1 - frac[2])
+                value = value + values[idx[0] + c0, idx[1] + c1, idx[2] + c2] * w[:, None]
+    value[outside] = 0
+    nan = np.isnan(points).any(axis=1)
+    value[nan] = np.nan
+    return value
+
+
+def elastic_distortion(coords: np.ndarray, granularity: float, magnitude: float) -> np.ndarray:
+    """One elastic-distortion pass (numpy RNG: one ``randn`` grid).
+
+    A float32 N(0,1) noise grid of ``floor(extent / granularity) + 3`` cells per axis × 3
+    channels, smoothed twice by separable 3-tap box filters along x, y, z (zero padding),
+    spans ``[min − g, min + g·(dim − 2)]``; ``coords + interp(coords)·magnitude``.
+
+    Args:
+        coords: [N, 3] (N ≥ 1). Not modified.
+    Returns:
+        [N, 3], same dtype as ``coords``.
+    """
+    blurs = [np.ones(shape, dtype=np.float32) / 3 for shape in ((3, 1, 1, 1), (1, 3, 1, 1), (1, 1, 3, 1))]
+    coords_min = coords.min(0)
+    noise_dim = ((coords - coords_min).max(0) // granularity).astype(int) + 3
+    noise = np.random.randn(*noise_dim, 3).astype(np.float32)
+    for _ in range(2):
+        for blur in blurs:
+            noise = scipy.ndimage.convolve(noise, blur, mode="constant", cval=0)
+    axes = [
+        np.linspace(d_min, d_max, d)
+        for d_min, d_max, d in zip(coords_min - granularity, coords_min + granularity * (noise_dim - 2), noise_dim)
+    ]
+    out = _copy(coords)
+    out += _trilinear(axes, noise, coords) * magnitude
+    return out
+
+
+@TRANSFORMS.register_module()
+class ElasticDistortion:
+    """With probability 0.95 (py-random) apply :func:`elastic_distortion` once per
+    ``(granularity, magnitude)`` pair of ``distortion_params``, in order."""
+
+    def __init__(self, distortion_params=None):
+        self.distortion_params = [[0.2, 0.4], [0.8, 1.6]] if distortion_params is None else distortion_params
+
+    def __call__(self, data_dict):
+        if "coord" in data_dict and self.distortion_params is not None:
+            if random.random() < 0.95:
+                coord = data_dict["coord"]
+                if len(coord) == 0:
+                    return data_dict
+                for granularity, magnitude in self.distortion_params:
+                    coord = elastic_distortion(coord, granularity, magnitude)
+                data_dict = dict(data_dict, coord=coord)
+        return data_dict
+
+
+__all__ = [
+    "NormalizeCoord",
+    "PositiveShift",
+    "CenterShift",
+    "RandomShift",
+    "PointClip",
+    "RandomRotate",
+    "RandomRotateTargetAngle",
+    "RandomScale",
+    "RandomFlip",
+    "RandomJitter",
+    "ClipGaussianJitter",
+    "ElasticDistortion",
+    "elastic_distortion",
+]
