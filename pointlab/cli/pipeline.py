@@ -244,10 +244,16 @@ def _report_batch(batch, names, indent="  ") -> None:
     for key, value in batch.items():
         if "offset" in key and isinstance(value, torch.Tensor):
             counts = torch.diff(value, prepend=value.new_zeros(1))
-            print(f"{indent}{key}: {value.tolist()} (points per sample {counts.tolist()})")
+            print(f"{indent}{key}: {_short_list(value.tolist())} (points per sample {_short_list(counts.tolist())})")
     segment = batch.get("segment")
     if isinstance(segment, torch.Tensor) and segment.numel():
         _report_histogram(segment, names, indent)
+
+
+def _short_list(values, head=8, tail=4) -> str:
+    if len(values) <= head + tail:
+        return str(values)
+    return "[" + ", ".join(map(str, values[:head])) + ", …, " + ", ".join(map(str, values[-tail:])) + f"] ({len(values)})"
 
 
 def _report_histogram(segment, names, indent) -> None:
