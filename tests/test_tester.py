@@ -178,14 +178,16 @@ def test_strict_weight_loading(tmp_path):
     path = tmp_path / "w.pth"
     torch.save({"epoch": 7, "state_dict": {"module." + k: v for k, v in src.state_dict().items()}}, path)
     dst = nn.Linear(3, 2)
-    ckpt = load_model_weights_strict(dst, str(path))
-    assert ckpt["epoch"] == 7 and torch.equal(dst.weight, src.weight)
-    with pytest.raises(RuntimeError, match=r"weight: checkpoint \(2, 3\) vs model \(4, 3\).*num_classes"):
+    report = load_model_weights_strict(dst, str(path))
+    assert report.epoch == 7 and torch.equal(dst.weight, src.weight)
+    with pytest.raises(RuntimeError, match=r"weight: checkpoint \[2,3\] vs model \[4,3\]"):
         load_model_weights_strict(nn.Linear(3, 4), str(path))
-    with pytest.raises(RuntimeError, match="missing keys: extra"):
-        m = nn.Linear(3, 2)
-        m.register_buffer("extra", torch.zeros(1))
+    m = nn.Linear(3, 2)
+    m.register_buffer("extra", torch.zeros(1))
+    with pytest.raises(RuntimeError, match=r"(?s)strict.*missing.*extra"):
         load_model_weights_strict(m, str(path))
+    with pytest.raises(FileNotFoundError, match="weight="):
+        load_model_weights_strict(m, "None")
 
 
 def test_registered_and_built_from_config(tmp_path):
@@ -194,3 +196,93 @@ def test_registered_and_built_from_config(tmp_path):
     tester = TESTERS.build(dict(type="SemSegTester", verbose=True, plot=False),
                            default_args=dict(cfg=_cfg(tmp_path), model=FeatIsLogits(), test_loader=SceneLoader([scene])))
     assert math.isclose(tester.test()["allAcc"], 1.0, rel_tol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end through `pointlab test`: real dataset (test mode), transforms, collate, a tiny model
+class _LinearSeg(nn.Module):
+    def __init__(self, in_channels=6, num_classes=3):
+        super().__init__()
+        self.lin = nn.Linear(in_channels, num_classes)
+
+    def forward(self, d):
+        out = {"seg_logits": self.lin(d["feat"])}
+        if "segment" in d:
+            out["loss"] = nn.functional.cross_entropy(out["seg_logits"], d["segment"].long(), ignore_index=-1)
+        return out
+
+
+def _register_linear_seg():
+    from pointlab.registry import MODELS
+
+    if "PointlabTest-LinearSeg" not in MODELS:
+        MODELS.register_module("PointlabTest-LinearSeg", module=_LinearSeg)
+
+
+_CLI_CONFIG = """
+num_classes = 3
+data = dict(
+    num_classes=3, ignore_index=-1, names=["wall", "floor", "chair"],
+    test=dict(
+        type="DefaultDataset", split="val", data_root={root!r},
+        transform=[dict(type="CenterShift", apply_z=True), dict(type="NormalizeColor")],
+        test_mode=True,
+        test_cfg=dict(
+            voxelize=dict(type="GridSample", grid_size=0.1, hash_type="fnv", mode="test", return_grid_coord=True),
+            crop=None,
+            post_transform=[
+                dict(type="CenterShift", apply_z=False),
+                dict(type="ToTensor"),
+                dict(type="Collect", keys=("coord", "grid_coord", "index"), feat_keys=("color", "normal")),
+            ],
+            aug_transform=[
+                [dict(type="RandomRotateTargetAngle", angle=[0], axis="z", center=[0, 0, 0], p=1)],
+                [dict(type="RandomFlip", p=1)],
+            ],
+        ),
+    ),
+)
+model = dict(type="PointlabTest-LinearSeg", in_channels=6, num_classes=3)
+"""
+
+
+@pytest.mark.slow
+def test_cli_test_end_to_end(tmp_path):
+    pytest.importorskip("pointlab.data.collate")
+    from pointlab.cli import main
+
+    _register_linear_seg()
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for name, n in (("scene_a", 300), ("scene_b", 200)):
+        d = root / "val" / name
+        d.mkdir(parents=True)
+        seg = rng.integers(0, 3, n).astype(np.int32)
+        color = np.zeros((n, 3), np.float32)
+        color[np.arange(n), seg] = 255.0  # colour encodes the class: the model can be exact
+        np.save(d / "coord.npy", rng.uniform(0, 2, (n, 3)).astype(np.float32))
+        np.save(d / "color.npy", color)
+        np.save(d / "normal.npy", np.zeros((n, 3), np.float32))
+        np.save(d / "segment.npy", seg)
+    model = _LinearSeg()
+    with torch.no_grad():
+        model.lin.weight.zero_()
+        model.lin.weight[:, :3] = torch.eye(3) * 10
+        model.lin.bias.zero_()
+    weight = tmp_path / "w.pth"
+    torch.save({"epoch": 1, "state_dict": model.state_dict()}, weight)
+    cfg_file = tmp_path / "cfg.py"
+    cfg_file.write_text(_CLI_CONFIG.format(root=str(root)))
+    save = tmp_path / "exp"
+
+    # missing weight: a clear error, exit code 2
+    assert main(["test", "--config-file", str(cfg_file), "--options", f"save_path={save}"]) == 2
+
+    code = main(["test", "--config-file", str(cfg_file), "--options", f"save_path={save}", f"weight={weight}"])
+    assert code == 0
+    log = (save / "test.log").read_text()
+    assert "Val result: mIoU/mAcc/allAcc 1.0000/1.0000/1.0000" in log
+    assert "Loaded weight" in log and "Test: scene_a [1/2]-300" in log
+    pred = np.load(save / "result" / "scene_a_pred.npy")
+    np.testing.assert_array_equal(pred, np.load(root / "val" / "scene_a" / "segment.npy"))
+    assert (save / "result" / "class_iou.png").exists()

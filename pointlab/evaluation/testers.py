@@ -43,60 +43,34 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
-def _read_checkpoint(path: str) -> dict:
-    """The checkpoint dict at ``path`` (weights only), with errors that say what to do."""
-    if not path or not os.path.isfile(str(path)):
-        raise FileNotFoundError(
-            f"No checkpoint found at '{path}'. Testing needs trained weights: pass "
-            f"--options weight=<save_path>/model/model_best.pth (or model_last.pth)"
-        )
-    try:
-        from pointlab.engine.checkpoint import load_checkpoint
-    except ImportError:  # engine checkpoint module not available: plain safe load
-        load_checkpoint = None
-    if load_checkpoint is not None:
-        return load_checkpoint(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise RuntimeError(f"could not load checkpoint '{path}' with weights_only=True: {e}") from e
+def _check_weight_path(path, save_path: str | None = None) -> None:
+    if path and path != "None" and os.path.isfile(str(path)):
+        return
+    hint = "<save_path>/model/model_best.pth (or model_last.pth)"
+    if save_path:
+        for name in ("model_best.pth", "model_last.pth"):
+            candidate = os.path.join(str(save_path), "model", name)
+            if os.path.isfile(candidate):
+                hint = f"{candidate} (found in save_path)"
+                break
+    raise FileNotFoundError(f"No checkpoint found at '{path}'. Testing needs trained weights: pass --options weight={hint}")
 
 
-def load_model_weights_strict(model: torch.nn.Module, path: str, logger: logging.Logger | None = None) -> dict:
-    """Load ``path``'s ``state_dict`` into ``model`` strictly, as Pointcept's testers do.
+def load_model_weights_strict(model: torch.nn.Module, path: str, logger: logging.Logger | None = None):
+    """Load ``path``'s weights into ``model`` strictly, as Pointcept's testers do.
 
-    The DDP ``module.`` prefix is normalised on both sides. A checkpoint that does not fit the
-    model raises with the missing/unexpected/mismatched keys. Returns the checkpoint dict.
+    Delegates to :func:`pointlab.engine.checkpoint.load_weights` (``strict=True``): the DDP
+    ``module.`` prefix is normalised on both sides; missing/unexpected keys or shape mismatches
+    raise with a table naming every key (and, for shapes, the likely cause). Returns its report.
     """
-    ckpt = _read_checkpoint(path)
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, Mapping) else None
-    if not isinstance(state, Mapping):
-        raise ValueError(f"checkpoint '{path}' holds no state_dict (got {type(ckpt).__name__})")
-    state = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
-    target = _unwrap(model)
-    own = target.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-        def show(items):
-            return ", ".join(items[:8]) + (f" … (+{len(items) - 8})" if len(items) > 8 else "") if items else "none"
+    from pointlab.engine.checkpoint import load_weights
 
-        raise RuntimeError(
-            f"checkpoint '{path}' does not fit the model built from cfg.model (strict load): "
-            f"missing keys: {show(missing)}; unexpected keys: {show(unexpected)}; shape mismatches: "
-            f"{show(mismatched)}. Check that the config is the one the weights were trained with "
-            f"(in_channels / channels / num_classes)"
-        )
-    target.load_state_dict(state, strict=True)
+    _check_weight_path(path)
+    report = load_weights(model, path, strict=True)
     if logger is not None:
-        epoch = ckpt.get("epoch", "?") if isinstance(ckpt, Mapping) else "?"
+        epoch = report.epoch if report.epoch is not None else "?"
         logger.info(f"=> Loaded weight '{path}' (epoch {epoch})")
-    return ckpt
+    return report
 
 
 def _default_device() -> torch.device:
@@ -155,8 +129,7 @@ class TesterBase:
 
     def build_model(self) -> torch.nn.Module:
         weight = _cfg_get(self.cfg, "weight")
-        if not weight or not os.path.isfile(str(weight)):  # fail before building a large model
-            _read_checkpoint(weight)
+        _check_weight_path(weight, _cfg_get(self.cfg, "save_path"))  # fail before building a large model
         from pointlab.models import build_model
 
         model = build_model(self.cfg.model)
