@@ -28,6 +28,9 @@ Deliberate differences from the reference (each makes an error visible or a file
       (the reference silently creates a new dict, hiding typos such as ``mdoel.backbone.x=1``);
       new leaf keys in an existing dict, and new top-level keys, are allowed as in the reference;
     * numeric path components also index tuples and accept negative indices;
+    * ``from pointcept.datasets.preprocessing.scannet.meta_data.scannet200_constants import …``
+      in a config file is served by pointlab (the ScanNet200 configs need it; Pointcept itself
+      is not required);
     * :data:`RUNTIME_DEFAULTS` has ``enable_wandb=False`` (machines are often offline);
       :func:`default_config_parser` fills top-level keys a config lacks from it, and treats
       ``seed="None"`` (what ``--options seed=None`` yields) like None.
@@ -355,6 +358,40 @@ def _is_imported_object(name: str, value, module_name: str) -> bool:
     return False
 
 
+def _scannet200_constants():
+    from pointlab.data.datasets import scannet_meta
+
+    return dict(
+        CLASS_LABELS_200=scannet_meta.CLASS_NAMES_200,
+        VALID_CLASS_IDS_200=scannet_meta.VALID_CLASS_IDS_200,
+        VALID_CLASS_IDS_20=scannet_meta.VALID_CLASS_IDS_20,
+    )
+
+
+# Pointcept modules that Pointcept's own config files import constants from (all 42 ScanNet200
+# configs import CLASS_LABELS_200 this way); served from pointlab so those files load unchanged.
+_POINTCEPT_COMPAT = {
+    "pointcept.datasets.preprocessing.scannet.meta_data.scannet200_constants": _scannet200_constants,
+}
+
+
+def _config_builtins() -> dict:
+    """Builtins for a config file, with ``from <known Pointcept module> import X`` redirected."""
+    import builtins
+    import types
+
+    def compat_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and fromlist and name in _POINTCEPT_COMPAT:
+            module = types.ModuleType(name)
+            module.__dict__.update(_POINTCEPT_COMPAT[name]())
+            return module
+        return builtins.__import__(name, globals, locals, fromlist, level)
+
+    table = dict(vars(builtins))
+    table["__import__"] = compat_import
+    return table
+
+
 def _execute(filename: str) -> tuple[dict, dict[str, str]]:
     """Run one config file; return its settings and its ``_base_`` placeholders."""
     with open(filename, encoding="utf-8") as f:
@@ -369,7 +406,7 @@ def _execute(filename: str) -> tuple[dict, dict[str, str]]:
     text = _substitute_predefined(source, filename)
     text, placeholders = _pre_substitute_base_vars(text)
     module_name = "_pointlab_config_" + re.sub(r"\W", "_", osp.splitext(osp.basename(filename))[0])
-    namespace: dict[str, Any] = {"__name__": module_name, "__file__": filename, "__builtins__": __builtins__}
+    namespace: dict[str, Any] = {"__name__": module_name, "__file__": filename, "__builtins__": _config_builtins()}
     try:
         exec(compile(text, filename, "exec"), namespace)
     except ModuleNotFoundError as e:

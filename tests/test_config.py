@@ -264,6 +264,21 @@ def test_custom_imports(tmp_path, monkeypatch):
         Config.fromfile(h)
 
 
+def test_pointcept_scannet200_constants_import_is_served(tmp_path):
+    f = write(
+        tmp_path / "c.py",
+        """
+        from pointcept.datasets.preprocessing.scannet.meta_data.scannet200_constants import (
+            CLASS_LABELS_200,
+        )
+        class_names = CLASS_LABELS_200
+        """,
+    )
+    cfg = Config.fromfile(f)
+    assert len(cfg.class_names) == 200 and cfg.class_names[:3] == ("wall", "chair", "floor")
+    assert cfg.CLASS_LABELS_200 == cfg.class_names  # an imported constant becomes a key, as in the reference
+
+
 def test_pointcept_import_gets_a_hint(tmp_path):
     f = write(tmp_path / "c.py", "from pointcept.datasets import X\n")
     with pytest.raises(ModuleNotFoundError, match="pointcept"):
