@@ -275,7 +275,7 @@ def _load(path: Path, allow_placeholders: bool) -> tuple[Any, list[tuple[str, st
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as err:  # not a zip checkpoint at all
         raise _corrupt(path, first_error) from err
-    known = {name for obj in safe if isinstance(obj, tuple) for name in [obj[1]]}
+    known = {obj[1] if isinstance(obj, tuple) else f"{obj.__module__}.{obj.__qualname__}" for obj in safe}
     unsafe = [n for n in unsafe if n not in known]
     if not unsafe:
         raise _corrupt(path, first_error) from first_error
