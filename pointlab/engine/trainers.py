@@ -268,16 +268,13 @@ class DefaultTrainer(TrainerBase):
     # -- checkpoint state ---------------------------------------------------------------------
     def training_state(self) -> dict:
         """The checkpoint dict (Pointcept's keys plus ``hooks`` and ``rng`` for exact resume)."""
-        return {
-            "epoch": self.epoch + 1,
-            "state_dict": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "best_metric_value": self.best_metric_value,
-            "hooks": {f"{i}:{type(h).__name__}": h.state_dict() for i, h in enumerate(self.hooks) if h.state_dict()},
-            "rng": _rng_state(),
-        }
+        from pointlab.engine.checkpoint import build_checkpoint
+
+        hooks = {f"{i}:{type(h).__name__}": h.state_dict() for i, h in enumerate(self.hooks) if h.state_dict()}
+        # 1 process: keys without "module." (the reference's single-GPU files); DDP: with it.
+        return build_checkpoint(self.model, self.optimizer, self.scheduler, self.scaler, epoch=self.epoch + 1,
+                                best_metric_value=self.best_metric_value,
+                                module_prefix=comm.get_world_size() > 1, extra={"hooks": hooks, "rng": _rng_state()})
 
     def load_training_state(self, checkpoint: dict) -> None:
         """Restore what :meth:`training_state` saved (the model weights are loaded separately)."""

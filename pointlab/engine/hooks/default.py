@@ -20,34 +20,9 @@ from pointlab.registry import HOOKS
 
 def _checkpoint_api():
     """(save_checkpoint, load_checkpoint, load_weights) from :mod:`pointlab.engine.checkpoint`."""
-    try:
-        from pointlab.engine import checkpoint
-    except ModuleNotFoundError as e:  # TEMPORARY until checkpoint.py lands
-        if e.name != "pointlab.engine.checkpoint":
-            raise
-        return _placeholder_save, _placeholder_load, _placeholder_load_weights
+    from pointlab.engine import checkpoint
+
     return checkpoint.save_checkpoint, checkpoint.load_checkpoint, checkpoint.load_weights
-
-
-def _placeholder_save(path, state):
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def _placeholder_load(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _placeholder_load_weights(model, path, keywords=None, replacement=None, strict=False):
-    sd = _placeholder_load(path)["state_dict"]
-    keywords = keywords or ""
-    replacement = keywords if replacement is None else replacement
-    new = {}
-    for k, v in sd.items():
-        k = k if k.startswith("module.") else "module." + k
-        k = k.replace(keywords, replacement, 1)
-        new[k[len("module."):]] = v
-    return model.load_state_dict(new, strict=strict)
 
 
 def _unwrap(model):
@@ -315,7 +290,7 @@ class CheckpointSaver(HookBase):
         os.makedirs(model_dir, exist_ok=True)
         filename = osp.join(model_dir, "model_last.pth")
         t.logger.info("Saving checkpoint to: " + filename)
-        save_checkpoint(filename, t.training_state())
+        save_checkpoint(t.training_state(), filename)
         if is_best:
             _atomic_copy(filename, osp.join(model_dir, "model_best.pth"))
         epoch = t.epoch + 1
