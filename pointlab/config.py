@@ -248,6 +248,8 @@ def _merge(child: Mapping, base, path: str = "", where: str = "child config"):
 
     out = dict(base)
     for k, v in child.items():
+        if k == DELETE_KEY:  # `_delete_=False`: an ordinary merge
+            continue
         key_path = f"{path}.{k}" if path else str(k)
         out[k] = _merge_value(v, out[k], key_path, where) if k in out else _new_value(v, key_path, where)
     return out

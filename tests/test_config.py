@@ -211,6 +211,9 @@ def test_delete_key_is_always_removed(tmp_path):
     child = write(tmp_path / "c.py", "_base_ = 'b.py'\nnew = dict(_delete_=True, k=1, inner=dict(_delete_=True, j=2))\n")
     cfg = Config.fromfile(child)
     assert cfg.new.to_dict() == dict(k=1, inner=dict(j=2))
+    write(tmp_path / "b2.py", "m = dict(a=1)\n")
+    child = write(tmp_path / "c2.py", "_base_ = 'b2.py'\nm = dict(_delete_=False, b=2)\n")
+    assert Config.fromfile(child).m.to_dict() == dict(a=1, b=2)  # _delete_=False merges normally
 
 
 def test_predefined_variables(tmp_path):
