@@ -192,3 +192,83 @@ def test_precise_evaluator_without_model_best_explains(tmp_path):
     hook._attach(trainer)
     with pytest.raises(FileNotFoundError, match="test_last=True"):
         hook.after_train()
+
+
+# ---------------------------------------------------------------------------------------------
+# Train → evaluate each epoch → CheckpointSaver → PreciseEvaluator, with the real trainer, datasets
+# and transforms and a per-point linear model (colour encodes the class, so it learns in a few steps).
+class _LinearSeg(nn.Module):
+    def __init__(self, in_channels=6, num_classes=3):
+        super().__init__()
+        self.lin = nn.Linear(in_channels, num_classes)
+
+    def forward(self, d):
+        out = {"seg_logits": self.lin(d["feat"])}
+        if "segment" in d:
+            out["loss"] = nn.functional.cross_entropy(out["seg_logits"], d["segment"].long(), ignore_index=-1)
+        return out
+
+
+def _write_scenes(root, split, n_scenes, rng):
+    for s in range(n_scenes):
+        d = root / split / f"{split}_{s}"
+        d.mkdir(parents=True)
+        n = 150
+        seg = rng.integers(0, 3, n).astype(np.int32)
+        color = rng.uniform(0, 60, (n, 3)).astype(np.float32)
+        color[np.arange(n), seg] += 180.0
+        np.save(d / "coord.npy", rng.uniform(0, 1.5, (n, 3)).astype(np.float32))
+        np.save(d / "color.npy", color)
+        np.save(d / "normal.npy", np.zeros((n, 3), np.float32))
+        np.save(d / "segment.npy", seg)
+
+
+@pytest.mark.slow
+def test_training_run_evaluates_and_precise_tests(tmp_path):
+    from pointlab.config import default_config_parser
+    from pointlab.registry import MODELS, TRAINERS
+
+    MODELS.register_module("PointlabTest-EvalLinearSeg", module=_LinearSeg, force=True)
+    rng = np.random.default_rng(1)
+    root = tmp_path / "data"
+    _write_scenes(root, "train", 4, rng)
+    _write_scenes(root, "val", 2, rng)
+    grid = dict(type="GridSample", grid_size=0.1, hash_type="fnv", return_grid_coord=True)
+    collect = dict(type="Collect", feat_keys=("color", "normal"))
+    cfg = dict(
+        save_path=str(tmp_path / "exp"), seed=0, epoch=4, eval_epoch=2, batch_size=2, num_worker=0,
+        model=dict(type="PointlabTest-EvalLinearSeg"),
+        optimizer=dict(type="AdamW", lr=0.05, weight_decay=0.0),
+        scheduler=dict(type="OneCycleLR", max_lr=0.05, pct_start=0.3),
+        data=dict(
+            num_classes=3, ignore_index=-1, names=["wall", "floor", "chair"],
+            train=dict(type="DefaultDataset", split="train", data_root=str(root), transform=[
+                dict(type="CenterShift", apply_z=True), dict(grid, mode="train"), dict(type="NormalizeColor"),
+                dict(type="ToTensor"), dict(collect, keys=("coord", "grid_coord", "segment"))]),
+            val=dict(type="DefaultDataset", split="val", data_root=str(root), transform=[
+                dict(type="CenterShift", apply_z=True), dict(type="Copy", keys_dict={"segment": "origin_segment"}),
+                dict(grid, mode="train", return_inverse=True), dict(type="CenterShift", apply_z=False),
+                dict(type="NormalizeColor"), dict(type="ToTensor"),
+                dict(collect, keys=("coord", "grid_coord", "segment", "origin_segment", "inverse"))]),
+            test=dict(type="DefaultDataset", split="val", data_root=str(root), test_mode=True, transform=[
+                dict(type="CenterShift", apply_z=True), dict(type="NormalizeColor")],
+                test_cfg=dict(voxelize=dict(grid, mode="test"), crop=None, post_transform=[
+                    dict(type="CenterShift", apply_z=False), dict(type="ToTensor"),
+                    dict(collect, keys=("coord", "grid_coord", "index"))],
+                    aug_transform=[[dict(type="RandomScale", scale=[1, 1])], [dict(type="RandomFlip", p=1)]])),
+        ),
+    )
+    cfg = default_config_parser(cfg)
+    trainer = TRAINERS.build(cfg.train, default_args=dict(cfg=cfg))
+    trainer.train()
+    exp = tmp_path / "exp"
+    log = (exp / "train.log").read_text()
+    assert log.count("Val result: mIoU/mAcc/allAcc") == 3  # 2 evaluations + the precise test
+    assert "Best mIoU:" in log and "Start Precise Evaluation" in log and "Testing on model_best" in log
+    assert (exp / "model" / "model_best.pth").exists()
+    for s in ("val_0", "val_1"):
+        pred = np.load(exp / "result" / f"{s}_pred.npy")
+        seg = np.load(root / "val" / s / "segment.npy")
+        assert pred.shape == seg.shape and (pred == seg).mean() > 0.9
+    precise = [h for h in trainer.hooks if isinstance(h, PreciseEvaluator)][0]
+    assert precise.result["mIoU"] > 0.8

@@ -73,7 +73,11 @@ def load_model_weights_strict(model: torch.nn.Module, path: str, logger: logging
     return report
 
 
-def _default_device() -> torch.device:
+def _default_device(cfg=None) -> torch.device:
+    """``cfg.device`` when given (as the trainer), else this process's GPU, else the CPU."""
+    device = _cfg_get(cfg, "device") if cfg is not None else None
+    if device:
+        return torch.device(device)
     if torch.cuda.is_available():
         return torch.device("cuda", comm.get_local_rank())
     return torch.device("cpu")
@@ -137,11 +141,11 @@ class TesterBase:
         self.logger.info(f"Num params: {n_parameters}")
         self.logger.info(f"Loading weight at: {weight}")
         load_model_weights_strict(model, weight, self.logger)
-        model = model.to(_default_device())
+        model = model.to(_default_device(self.cfg))
         if comm.get_world_size() > 1:
             model = torch.nn.parallel.DistributedDataParallel(
                 model,
-                device_ids=[comm.get_local_rank()] if torch.cuda.is_available() else None,
+                device_ids=[comm.get_local_rank()] if next(model.parameters()).is_cuda else None,
                 broadcast_buffers=False,
                 find_unused_parameters=bool(_cfg_get(self.cfg, "find_unused_parameters", False)),
             )
