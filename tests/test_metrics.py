@@ -139,3 +139,27 @@ def test_class_iou_png(tmp_path):
     path = plot_class_iou(m, ["wall", "floor", "chair"], str(tmp_path / "class_iou.png"))
     data = open(path, "rb").read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+
+
+def test_property_matches_definition_for_any_ignore_index():
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+
+    @hyp.settings(max_examples=60, deadline=None)
+    @hyp.given(k=st.integers(1, 6), n=st.integers(0, 40), ignore_kind=st.sampled_from(["neg", "k", "big"]),
+               seed=st.integers(0, 2**31 - 1))
+    def check(k, n, ignore_kind, seed):
+        ignore = {"neg": -1, "k": k, "big": 255}[ignore_kind]
+        rng = np.random.default_rng(seed)
+        target = rng.integers(0, k, n)
+        target[rng.random(n) < 0.3] = ignore
+        pred = rng.integers(-1, k + 2, n)
+        ref = _ref_counts(pred, target, k, ignore)
+        for out in (intersection_and_union(pred, target, k, ignore),
+                    intersection_and_union(torch.from_numpy(pred), torch.from_numpy(target), k, ignore)):
+            for got, want in zip(out, ref):
+                np.testing.assert_array_equal(np.asarray(got), want)
+            inter, union, tgt = (np.asarray(x) for x in out)
+            assert (inter <= union).all() and (inter <= tgt).all() and tgt.sum() == (target != ignore).sum()
+
+    check()
