@@ -130,7 +130,11 @@ def build_from_cfg(cfg, registry: Registry, default_args: dict | None = None, **
     except TypeError as e:
         bad = _unexpected_arguments(obj_cls, args)
         hint = f" Unknown argument(s): {', '.join(bad)}." if bad else ""
-        raise type(e)(f"{type_name} ({registry.name}): {e}.{hint}") from e
+        try:
+            new = type(e)(f"{type_name} ({registry.name}): {e}.{hint}")
+        except Exception:
+            raise e
+        raise new from e
     except Exception as e:  # re-raise with the class name, keeping the type where possible
         try:
             new = type(e)(f"{type_name} ({registry.name}): {e}")
@@ -147,8 +151,13 @@ def _unexpected_arguments(fn: Callable, args: dict) -> list[str]:
     params = sig.parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return []
-    names = {p.name for p in params}
-    return [k for k in args if k not in names]
+    names = [p.name for p in params]
+    unknown = []
+    for k in args:
+        if k not in names:
+            close = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
+            unknown.append(f"'{k}' (did you mean '{close[0]}'?)" if close else f"'{k}'")
+    return unknown
 
 
 # The registries of the reference, each with the modules that fill it.

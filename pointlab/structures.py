@@ -12,7 +12,7 @@ import torch
 @torch.no_grad()
 def offset2bincount(offset: torch.Tensor) -> torch.Tensor:
     """[B] cumulative ends → [B] per-sample point counts."""
-    return torch.diff(offset, prepend=offset.new_zeros(1))
+    return torch.diff(offset, prepend=offset.new_zeros(1)).long()
 
 
 @torch.no_grad()
@@ -47,7 +47,8 @@ class Point(dict):
         sparse_conv_feat — the sparse tensor built by ``sparsify``
 
     Attribute access reads keys (``point.coord``); a missing key raises ``AttributeError``
-    naming the key and the keys present. Setting ``batch`` or ``offset`` derives the other.
+    naming the key and the keys present. Constructing a Point with only one of ``batch``/``offset``
+    derives the other (later assignments do not).
     """
 
     def __init__(self, *args, **kwargs):

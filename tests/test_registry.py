@@ -57,7 +57,8 @@ def test_constructor_type_error_names_class_and_argument(reg):
     with pytest.raises(TypeError) as e:
         reg.build(dict(type="SparseUNet", chanels=64))
     msg = str(e.value)
-    assert msg.startswith("SparseUNet (test):") and "Unknown argument(s): chanels" in msg
+    assert msg.startswith("SparseUNet (test):")
+    assert "Unknown argument(s): 'chanels' (did you mean 'channels'?)" in msg
 
 
 def test_constructor_error_keeps_type_and_names_class(reg):
