@@ -45,7 +45,7 @@ def _main_worker(cfg) -> int:
     from pointlab.registry import TRAINERS
 
     _ensure_synthetic_data(cfg, get_root_logger())
-    trainer = TRAINERS.build(cfg.train, cfg=cfg)
+    trainer = TRAINERS.build(cfg.train, default_args=dict(cfg=cfg))
     try:
         trainer.train()
     finally:
