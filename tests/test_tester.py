@@ -286,3 +286,11 @@ def test_cli_test_end_to_end(tmp_path):
     pred = np.load(save / "result" / "scene_a_pred.npy")
     np.testing.assert_array_equal(pred, np.load(root / "val" / "scene_a" / "segment.npy"))
     assert (save / "result" / "class_iou.png").exists()
+
+
+def test_empty_fragment_is_skipped(tmp_path):
+    empty = dict(feat=torch.zeros(0, 3), index=torch.zeros(0, dtype=torch.long), offset=torch.tensor([0]))
+    model = FeatIsLogits()
+    tester = SemSegTester(_cfg(tmp_path), model=model, test_loader=SceneLoader([]))
+    prob = tester.predict_scene([empty, _frag([1], [[0.1, 0.2, 0.7]])], num_points=2)
+    assert model.calls == 1 and prob[1].argmax() == 2 and prob[0].sum() == 0

@@ -266,6 +266,9 @@ class SemSegTester(TesterBase):
                         f"scene '{name}': a test fragment has no 'index' (keys: {sorted(f)}); the test "
                         f"post_transform must Collect it, e.g. Collect(keys=('coord', 'grid_coord', 'index'), ...)"
                     )
+            chunk = [f for f in chunk if len(f["index"]) > 0]  # an empty crop votes for nothing
+            if not chunk:
+                continue
             input_dict = move_to_device(self.collate_fragments(chunk), device)
             logits = self.model(input_dict)["seg_logits"]
             if logits.dim() != 2 or logits.shape[1] != num_classes:
