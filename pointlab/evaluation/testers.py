@@ -398,7 +398,7 @@ class SemSegTester(TesterBase):
 
     def _plot(self, metrics, names, path):
         try:
-            plot_class_iou(metrics, names, path, title=f"{os.path.basename(str(self.cfg.save_path))}: per-class IoU")
+            plot_class_iou(metrics, names, path, title=f"{os.path.basename(os.path.normpath(str(self.cfg.save_path)))}: per-class IoU")
             self.logger.info(f"Per-class IoU chart: {path}")
         except ImportError as e:
             self.logger.info(f"Skipped the per-class IoU chart: {e}")
