@@ -7,6 +7,8 @@ built from these in a local frame (front = +y, floor = z 0) and moved with :func
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 names it trapz
@@ -27,9 +29,13 @@ class Rect:
         self.origin = np.asarray(origin, dtype=np.float64)
         self.u = np.asarray(u, dtype=np.float64)
         self.v = np.asarray(v, dtype=np.float64)
-        cross = np.cross(self.u, self.v)
-        full = float(np.linalg.norm(cross))
-        self.normal = _unit(-cross if flip else cross)
+        # scalar cross product: np.cross costs ~30 µs and rooms build thousands of rects
+        (a0, a1, a2), (b0, b1, b2) = self.u.tolist(), self.v.tolist()
+        cx, cy, cz = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
+        full = math.sqrt(cx * cx + cy * cy + cz * cz)
+        sign = (-1.0 if flip else 1.0) / max(full, 1e-12)
+        self.normal = np.array([cx * sign, cy * sign, cz * sign])
+        self._full = full
         self.holes = [tuple(float(x) for x in h) for h in holes]
         hole_frac = sum(max(0.0, a1 - a0) * max(0.0, b1 - b0) for a0, a1, b0, b1 in self.holes)
         self.area = full * max(0.0, 1.0 - hole_frac)
@@ -42,8 +48,7 @@ class Rect:
 
     def sample(self, n: int, rng: np.random.Generator):
         if self.holes:
-            full = float(np.linalg.norm(np.cross(self.u, self.v)))
-            keep_frac = max(self.area / max(full, 1e-12), 1e-3)
+            keep_frac = max(self.area / max(self._full, 1e-12), 1e-3)
             ab = rng.random((int(n / keep_frac * 1.2) + 32, 2))
             ab = ab[~self._inside_holes(ab)]
             while len(ab) < n:  # rare top-up when the oversampling fell short
