@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="number of scenes (default 24; every class then occurs in train and val)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed -> identical files)")
     parser.add_argument("--density", type=float, default=None,
-                        help="points per m² of surface (default: the style's, 1500 scannet / 2100 s3dis / "
+                        help="points per m² of surface (default: the style's, 1500 scannet / 1800 s3dis / "
                              "1100 structured3d); lower it for quick experiments")
     parser.add_argument("--val-ratio", type=float, default=0.2,
                         help="fraction of scenes in the val split (S3DIS: Area_5); at least one (default 0.2)")

@@ -606,29 +606,33 @@ def sample_plan(plan: RoomPlan, rng, density: float | None = None) -> dict:
     if dens <= 0:
         raise ValueError(f"density must be > 0 points/m², got {density}")
     W, D, H = plan.size
-    xs, ns, rgbs, kinds, insts, glass = [], [], [], [], [], []
-    for obj in plan.objects:
+    xs, ns, pids = [], [], []
+    part_rgb, part_obj, part_glass, patterned = [], [], [], []
+    for oi, obj in enumerate(plan.objects):
         prims = [p for part in obj.parts for p in part[0]]
         owner = np.concatenate([np.full(len(part[0]), j) for j, part in enumerate(obj.parts)])
         x, n, pid = sample_prims(prims, dens, rng, _MIN_POINTS)
-        part_of = owner[pid]
-        col = np.empty((len(x), 3))
+        gid = owner[pid] + len(part_rgb)  # global part id per point
         for j, (_, mat, rgb, alt) in enumerate(obj.parts):
-            m = part_of == j
-            col[m] = part_colors(mat, rgb, alt, x[m], freq=float(rng.uniform(8, 30)))
-            if mat == "glass" and obj.kind == "window":
-                glass.append(np.flatnonzero(m) + sum(len(a) for a in xs))
+            part_rgb.append(rgb)
+            part_obj.append(oi)
+            part_glass.append(mat == "glass" and obj.kind == "window")
+            if mat == "art":  # patterned parts get per-point colours from their local coordinates
+                m = gid == len(part_rgb) - 1
+                patterned.append((len(xs), m, part_colors(mat, rgb, alt, x[m], freq=float(rng.uniform(8, 30)))))
         x, n = transform(x, n, obj.yaw, obj.offset)
-        xs.append(x)
-        ns.append(n)
-        rgbs.append(col)
-        kinds.append(np.full(len(x), _KIND_INDEX[obj.kind], dtype=np.int64))
-        insts.append(np.full(len(x), obj.instance, dtype=np.int64))
-    coord, normal, base = np.concatenate(xs), np.concatenate(ns), np.concatenate(rgbs)
-    kind, instance = np.concatenate(kinds), np.concatenate(insts)
-    is_glass = np.zeros(len(coord), dtype=bool)
-    if glass:
-        is_glass[np.concatenate(glass)] = True
+        xs.append(x.astype(np.float32))
+        ns.append(n.astype(np.float32))
+        pids.append(gid)
+    part_rgb = np.asarray(part_rgb, dtype=np.float32)
+    coord, normal, part = np.concatenate(xs), np.concatenate(ns), np.concatenate(pids)
+    base = part_rgb[part]
+    starts = np.cumsum([0] + [len(x) for x in xs])
+    for i, m, colors in patterned:
+        base[starts[i] + np.flatnonzero(m)] = colors
+    obj_of = np.asarray(part_obj, dtype=np.int64)[part]
+    kind = np.array([_KIND_INDEX[o.kind] for o in plan.objects], dtype=np.int64)[obj_of]
+    instance = np.array([o.instance for o in plan.objects], dtype=np.int64)[obj_of]
 
     keep = np.ones(len(coord), dtype=bool)
     # floor and wall hidden behind solid furniture are not observed
@@ -639,13 +643,14 @@ def sample_plan(plan: RoomPlan, rng, density: float | None = None) -> dict:
         inside = (sx > x0 - e) & (sx < x1 + e) & (sy > y0 - e) & (sy < y1 + e) & (sz < zmax - 0.02)
         keep[structural[inside]] = False
     if np.isfinite(st.ceiling_keep):  # scanners on a stick rarely see the ceiling: keep a band by the walls
-        ceil = kind == _KIND_INDEX["ceiling"]
-        dist = np.minimum.reduce([coord[:, 0], W - coord[:, 0], coord[:, 1], D - coord[:, 1]])
-        keep &= ~(ceil & (dist > st.ceiling_keep * rng.uniform(0.4, 1.0)))
+        ceil = np.flatnonzero(kind == _KIND_INDEX["ceiling"])
+        cx, cy = coord[ceil, 0], coord[ceil, 1]
+        dist = np.minimum(np.minimum(cx, W - cx), np.minimum(cy, D - cy))
+        keep[ceil[dist > st.ceiling_keep * rng.uniform(0.4, 1.0)]] = False
     if st.glass_drop > 0:  # transparent glass returns few depth samples
-        keep &= ~(is_glass & (rng.random(len(coord)) < st.glass_drop))
-    coord, normal, base, kind, instance = coord[keep], normal[keep], base[keep], kind[keep], instance[keep]
-    keep = holes_mask(st, coord, instance, np.zeros(len(coord), dtype=bool), rng)
+        glass = np.flatnonzero(np.asarray(part_glass)[part])
+        keep[glass[rng.random(len(glass)) < st.glass_drop]] = False
+    keep &= holes_mask(st, coord, instance, keep, rng)
     coord, normal, base, kind, instance = coord[keep], normal[keep], base[keep], kind[keep], instance[keep]
 
     color = shade(st, coord, normal, base, plan.size, rng)

@@ -217,8 +217,19 @@ def rotation_z(yaw: float) -> np.ndarray:
 
 def transform(xyz: np.ndarray, nrm: np.ndarray, yaw: float, offset) -> tuple[np.ndarray, np.ndarray]:
     """Rotate local points/normals by ``yaw`` about z, then translate by ``offset`` [3]."""
-    r = rotation_z(yaw)
-    return xyz @ r.T + np.asarray(offset, dtype=np.float64), nrm @ r.T
+    off = np.asarray(offset, dtype=np.float64)
+    if yaw == 0.0:
+        return xyz + off, nrm
+    c, s = np.cos(yaw), np.sin(yaw)
+    x = np.empty_like(xyz)
+    n = np.empty_like(nrm)
+    x[:, 0] = c * xyz[:, 0] - s * xyz[:, 1] + off[0]
+    x[:, 1] = s * xyz[:, 0] + c * xyz[:, 1] + off[1]
+    x[:, 2] = xyz[:, 2] + off[2]
+    n[:, 0] = c * nrm[:, 0] - s * nrm[:, 1]
+    n[:, 1] = s * nrm[:, 0] + c * nrm[:, 1]
+    n[:, 2] = nrm[:, 2]
+    return x, n
 
 
 def sample_prims(prims, density: float, rng: np.random.Generator, min_points: int = 0):

@@ -71,7 +71,7 @@ STYLES = {
     "scannet": Style("scannet", 1500.0, (2.4, 2.9), 1.0, 0.65, (0.7, 1.05),
                      ((1.0, 1.1), (0.96, 1.03), (0.8, 0.94)), 0.6, 0.15, 0.12, 0.035,
                      0.005, 0.002, 0.12, (8, 18), (0.12, 0.45), 0.5, 0.8, 0.25, True),
-    "s3dis": Style("s3dis", 2100.0, (2.8, 3.4), 1.15, 0.45, (0.8, 1.1),
+    "s3dis": Style("s3dis", 1800.0, (2.8, 3.4), 1.15, 0.45, (0.8, 1.1),
                    ((0.95, 1.05), (0.95, 1.05), (0.95, 1.05)), 0.75, 0.8, 0.04, 0.02,
                    0.0, 0.003, 0.03, (2, 6), (0.08, 0.25), float("inf"), 0.2, 0.1, False),
     "structured3d": Style("structured3d", 1100.0, (2.6, 3.0), 1.0, 1.6, (1.0, 1.0),
@@ -107,20 +107,22 @@ def shade(style: Style, coord, normal, base_rgb, room_size, rng) -> np.ndarray:
     gains = (np.array([rng.uniform(*r) for r in style.white_balance]) * rng.uniform(*style.exposure)).astype(np.float32)
     light = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5), 1.0]) if style.name != "structured3d" else np.array([0.3, 0.5, 0.81])
     light = (light / np.linalg.norm(light)).astype(np.float32)
-    lit = style.shade_ambient + (1 - style.shade_ambient) * np.abs(normal.astype(np.float32) @ light)
+    nl = normal[:, 0] * light[0] + normal[:, 1] * light[1] + normal[:, 2] * light[2]
+    lit = (style.shade_ambient + (1 - style.shade_ambient) * np.abs(nl)).astype(np.float32)
     if style.gradient > 0:  # strong ramp across the room along a random horizontal direction
         ang = rng.uniform(0, 2 * np.pi)
         dirv = np.array([np.cos(ang), np.sin(ang)], dtype=np.float32)
         half = np.asarray(room_size[:2], dtype=np.float32) / 2
         extent = max(float((2 * half * np.abs(dirv)).sum()), 1e-3)
-        ramp = ((coord[:, :2] - half) @ dirv) / extent + 0.5
+        ramp = ((coord[:, 0] - half[0]) * dirv[0] + (coord[:, 1] - half[1]) * dirv[1]) / extent + 0.5
         lit *= (1 - style.gradient / 2 + style.gradient * ramp) * (0.9 + 0.2 * coord[:, 2] / room_size[2])
     if style.illum_field > 0:
         field = np.ones(len(coord), dtype=np.float32)
         for _ in range(3):
             k = rng.normal(0, 1, 3)
             k = (k * 2 * np.pi / rng.uniform(2.0, 6.0) / np.linalg.norm(k)).astype(np.float32)
-            field += style.illum_field * np.sin(coord @ k + np.float32(rng.uniform(0, 2 * np.pi)))
+            phase = coord[:, 0] * k[0] + coord[:, 1] * k[1] + coord[:, 2] * k[2] + np.float32(rng.uniform(0, 2 * np.pi))
+            field += style.illum_field * np.sin(phase)
         lit *= field
     c *= lit[:, None]
     c *= gains * 255
@@ -130,36 +132,39 @@ def shade(style: Style, coord, normal, base_rgb, room_size, rng) -> np.ndarray:
 
 
 def sensor(style: Style, coord, normal, rng):
-    """Coordinate and normal noise of the sensor. Returns (coord, unit normal), float64."""
+    """Coordinate and normal noise of the sensor. Returns (coord, unit normal), float32."""
+    coord, normal = coord.astype(np.float32), normal.astype(np.float32)
+    n = len(coord)
     if style.normal_offset_noise > 0:
-        coord = coord + normal * rng.normal(0, style.normal_offset_noise, (len(coord), 1))
+        coord += normal * (rng.standard_normal((n, 1), dtype=np.float32) * np.float32(style.normal_offset_noise))
     if style.iso_noise > 0:
-        coord = coord + rng.normal(0, style.iso_noise, coord.shape)
+        coord += rng.standard_normal((n, 3), dtype=np.float32) * np.float32(style.iso_noise)
     if style.normal_noise > 0:
-        normal = normal + rng.normal(0, style.normal_noise, normal.shape)
-        normal = normal / np.linalg.norm(normal, axis=1, keepdims=True).clip(1e-12)
+        normal += rng.standard_normal((n, 3), dtype=np.float32) * np.float32(style.normal_noise)
+        normal /= np.linalg.norm(normal, axis=1, keepdims=True).clip(1e-6)
     return coord, normal
 
 
-def holes_mask(style: Style, coord, instance, protected, rng) -> np.ndarray:
-    """bool [N]: points kept after removing a few spherical patches (unscanned areas).
+def holes_mask(style: Style, coord, instance, valid, rng) -> np.ndarray:
+    """bool [N]: False for points removed by a few spherical patches (unscanned areas).
 
-    An instance that would lose more than half of its points gets them back, so every object of the
-    plan keeps a recognisable part; ``protected`` points are never removed here."""
+    Only ``valid`` points (those still present) count: an instance that would lose more than half
+    of them gets its points back, so every object of the plan keeps a recognisable part."""
     n = len(coord)
     keep = np.ones(n, dtype=bool)
     lo, hi = style.holes
-    if hi <= 0 or n == 0:
+    if hi <= 0 or n == 0 or not valid.any():
         return keep
     k = int(rng.integers(lo, hi + 1))
-    centres = coord[rng.integers(0, n, k)]
+    centres = coord[np.flatnonzero(valid)[rng.integers(0, int(valid.sum()), k)]]
     radii = rng.uniform(*style.hole_radius, k)
     for c, r in zip(centres, radii):
-        keep &= ((coord - c) ** 2).sum(1) > r * r
-    keep |= protected
+        near = np.flatnonzero((np.abs(coord[:, 0] - c[0]) < r) & (np.abs(coord[:, 1] - c[1]) < r))
+        d2 = ((coord[near] - c) ** 2).sum(1)
+        keep[near[d2 <= r * r]] = False
     ids = instance + 1  # −1 (no instance) -> bin 0
-    total = np.bincount(ids, minlength=ids.max() + 1)
-    kept = np.bincount(ids[keep], minlength=ids.max() + 1)
+    total = np.bincount(ids[valid], minlength=ids.max() + 1)
+    kept = np.bincount(ids[valid & keep], minlength=ids.max() + 1)
     restore = kept < 0.5 * total
     restore[0] = False
     keep |= restore[ids]
