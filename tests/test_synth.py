@@ -112,6 +112,7 @@ def test_dtypes_shapes_ranges(rooms, style):
         assert s200.dtype == np.int64 and s200.shape == (n,) and s200.min() >= -1 and s200.max() < 200
         # ignore in ScanNet-20 only where the object has no 20-class (e.g. nightstand) or no annotation
         assert ((s200 >= 0) | (r["segment"] == -1)).all()
+        assert {SCANNET200_CLASSES[i] for i in np.unique(s200[s200 >= 0])} <= set(SCANNET200_USED)
     else:
         assert "segment200" not in r
 
@@ -290,6 +291,12 @@ def test_write_scannet_layout(tmp_path):
         a = _load(d, k)
         assert a.dtype == np.int64 and a.shape == (n,)
     assert json.load(open(tmp_path / "synth_summary.json"))["style"] == "scannet"
+    # like raw ScanNet, rooms are turned about z (walls not parallel to the axes) but z stays up
+    seg, normal = _load(d, "segment20"), _load(d, "normal")
+    wall_n = normal[seg == 0].astype(np.float64)
+    yaw = np.angle(np.exp(4j * np.arctan2(wall_n[:, 1], wall_n[:, 0])).mean()) / 4  # wall yaw modulo 90°
+    assert abs(yaw) > 0.05, yaw
+    assert np.median(normal[seg == 1][:, 2]) > 0.95
 
 
 def test_write_s3dis_layout(tmp_path):

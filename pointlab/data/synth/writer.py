@@ -2,7 +2,8 @@
 
 Layouts (spec 20-data §1):
 - scannet:      out/{train,val}/sceneXXXX_00/{coord,color,normal,segment20,segment200,instance}.npy
-                (segment20/segment200/instance int64 [N]).
+                (segment20/segment200/instance int64 [N]). Like real ScanNet meshes the rooms are
+                not axis-aligned: each is turned by a random yaw about z and shifted (``align=False``).
 - s3dis:        out/Area_{1..6}/<roomtype>_<k>/{coord,color,normal,segment,instance}.npy
                 (segment/instance int16 [N,1]; instance = index of the object's annotation file in
                 sorted file-name order, as the reference preprocessing numbers them). Val = Area_5.
@@ -126,16 +127,29 @@ def write_room(style: str, room_dir: str, data: dict) -> None:
         np.save(os.path.join(room_dir, "segment.npy"), data["segment"].astype(np.int16).reshape(-1, 1))
 
 
+def _unalign(data: dict, rng: np.random.Generator) -> None:
+    """Turn a room by a random yaw about z and shift it (raw ScanNet coordinates are not aligned)."""
+    yaw = rng.uniform(0, 2 * np.pi)
+    c, s = np.cos(yaw), np.sin(yaw)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32)
+    shift = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), 0.0], dtype=np.float32)
+    data["coord"] = (data["coord"] @ rot.T + shift).astype(np.float32)
+    data["normal"] = (data["normal"] @ rot.T).astype(np.float32)
+
+
 def write_dataset(style: str, out_dir: str, scenes: int = DEFAULT_SCENES, seed: int = 0, density: float | None = None,
-                  val_ratio: float = 0.2, rooms_per_scene: int = 2, progress=None) -> dict:
+                  val_ratio: float = 0.2, rooms_per_scene: int = 2, align: bool | None = None, progress=None) -> dict:
     """Generate and write a whole dataset. Returns a summary dict:
 
     ``style``, ``out_dir``, ``scenes`` {split: n}, ``rooms`` {split: n}, ``points`` {split: [min,
     mean, max] per room}, ``classes`` {split: [class names present]}, ``missing`` {split: [class names
     absent]}, ``room_types`` {split: {type: n}}, ``class_names`` (the dataset's list).
-    ``progress`` is an optional callable(done, total).
+    ``align`` (default: False for scannet, True otherwise) keeps rooms axis-aligned with the floor
+    corner at the origin. ``progress`` is an optional callable(done, total).
     """
     check_style(style)
+    if align is None:
+        align = style != "scannet"
     rooms = schedule(style, scenes, seed, val_ratio, rooms_per_scene)
     n_train, n_val = split_sizes(scenes, val_ratio)
     names = DATASET_CLASSES[style]
@@ -146,6 +160,8 @@ def write_dataset(style: str, out_dir: str, scenes: int = DEFAULT_SCENES, seed: 
         rng = _room_rng(seed, room["split_id"], room["index"])
         plan = plan_room(style, rng, None, room["room_type"])
         data = sample_plan(plan, rng, density)
+        if not align:
+            _unalign(data, rng)
         write_room(style, os.path.join(out_dir, room["path"]), data)
         split = room["split"]
         points[split].append(len(data["coord"]))
