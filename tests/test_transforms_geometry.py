@@ -139,12 +139,18 @@ def test_jitters():
 
 def test_trilinear_equals_regular_grid_interpolator():
     rs = np.random.RandomState(1)
-    axes = [np.linspace(-0.3, 1.2, 6), np.linspace(0.0, 2.0, 5), np.linspace(-1.0, 0.5, 4)]
-    values = rs.randn(6, 5, 4, 3).astype(np.float32)
-    pts = np.concatenate([rs.rand(500, 3) * [1.5, 2, 1.5] + [-0.3, 0, -1], rs.rand(20, 3) * 6 - 3], 0)
-    pts[0] = [axes[0][-1], axes[1][-1], axes[2][-1]]  # exactly on the upper corner
-    ref = RegularGridInterpolator(axes, values, bounds_error=False, fill_value=0)(pts)
-    np.testing.assert_array_equal(_trilinear(axes, values, pts), ref)
+    for _ in range(30):
+        dims = rs.randint(2, 12, 3)
+        axes = [np.linspace(s, s + d * (rs.rand() * 0.5 + 0.01), d) for s, d in zip(rs.randn(3) * 3, dims)]
+        values = rs.randn(*dims, 3).astype(np.float32)
+        lo, hi = np.array([a[0] for a in axes]), np.array([a[-1] for a in axes])
+        pts = lo + (hi - lo) * (rs.rand(200, 3) * 1.2 - 0.1)  # ~1/6 of the points outside → 0
+        for d in range(3):
+            pts[:40, d] = axes[d][rs.randint(0, dims[d], 40)]  # exactly on grid planes
+            pts[40:50, d] = np.nextafter(axes[d][rs.randint(0, dims[d], 10)], -np.inf)  # just below them
+        pts[60] = np.nan
+        ref = RegularGridInterpolator(axes, values, bounds_error=False, fill_value=0)(pts)
+        np.testing.assert_array_equal(_trilinear(axes, values, pts), ref)  # bit-identical
 
 
 def test_elastic_distortion_smooth_bounded_and_seeded(monkeypatch):

@@ -23,12 +23,27 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pointlab.data.transforms.geometry import col_min
 from pointlab.registry import TRANSFORMS
 
 DEFAULT_INDEX_VALID_KEYS = ("coord", "color", "normal", "superpoint", "strength", "segment", "instance")
 
 _FNV64_OFFSET = np.uint64(14695981039346656037)
 _FNV64_PRIME = np.uint64(1099511628211)
+
+
+def take_rows(value, index):
+    """``value[index]`` along the first axis; for numpy arrays via ``np.take``/``np.compress``,
+    which gather [N, C] rows several times faster than fancy indexing."""
+    if isinstance(value, np.ndarray) and isinstance(index, np.ndarray) and value.ndim >= 1:
+        if index.dtype == np.bool_:
+            if index.shape != (value.shape[0],):
+                raise IndexError(
+                    f"boolean index of shape {index.shape} does not match an array with {value.shape[0]} rows"
+                )
+            return np.compress(index, value, axis=0)
+        return np.take(value, index, axis=0)
+    return value[index]
 
 
 def index_operator(data_dict: dict, index, duplicate: bool = False) -> dict:
@@ -46,9 +61,10 @@ def index_operator(data_dict: dict, index, duplicate: bool = False) -> dict:
     out = dict(data_dict)
     valid = list(data_dict.get("index_valid_keys", DEFAULT_INDEX_VALID_KEYS))
     out["index_valid_keys"] = valid
+    index = np.asarray(index) if isinstance(index, (list, tuple)) else index
     for key in valid:
         if key in out:
-            out[key] = out[key][index]
+            out[key] = take_rows(out[key], index)
     return out
 
 
@@ -57,6 +73,23 @@ def _append_valid_key(data_dict: dict, key: str) -> None:
     if key not in valid:
         valid.append(key)
     data_dict["index_valid_keys"] = valid
+
+
+def squared_distance(coord: np.ndarray, center) -> np.ndarray:
+    """``np.sum(np.square(coord − center), 1)`` for [N, 3] coords, column by column.
+
+    Bit-identical (numpy sums 3 values left to right) and several times faster than the
+    axis-1 reduction over a narrow array.
+    """
+    center = np.asarray(center)
+    if coord.ndim != 2 or coord.shape[1] != 3:
+        return np.sum(np.square(coord - center), 1)
+    d = coord[:, 0] - center[0]
+    out = d * d
+    for j in (1, 2):
+        d = coord[:, j] - center[j]
+        out += d * d
+    return out
 
 
 def _require(data_dict: dict, key: str, who: str):
@@ -193,9 +226,8 @@ class GridSample:
     def _check_coord(self, coord: np.ndarray) -> None:
         if coord.ndim != 2:
             raise ValueError(f"GridSample: 'coord' must be [N, 3], got shape {coord.shape}")
-        finite = np.isfinite(coord).all(axis=1)
-        if not finite.all():
-            bad = np.flatnonzero(~finite)
+        if not np.isfinite(coord).all():
+            bad = np.flatnonzero(~np.isfinite(coord).all(axis=1))
             raise ValueError(
                 f"GridSample: 'coord' has {bad.size} of {coord.shape[0]} rows with NaN/Inf values "
                 f"(first at row {bad[0]}: {coord[bad[0]].tolist()}); clean the input or drop those "
@@ -228,7 +260,7 @@ class GridSample:
         grid_size = np.array(self.grid_size)  # a 0-d float64 array: the division runs in float64
         scaled_coord = coord / grid_size
         grid_coord = np.floor(scaled_coord).astype(np.int64)
-        min_coord = grid_coord.min(0)
+        min_coord = col_min(grid_coord)
         grid_coord -= min_coord
         scaled_coord = scaled_coord - min_coord
         min_coord = min_coord * grid_size
@@ -282,12 +314,12 @@ class GridSample:
         if self.return_inverse:
             out["inverse"] = inverse
         if self.return_grid_coord:
-            out["grid_coord"] = grid_coord[idx]
+            out["grid_coord"] = take_rows(grid_coord, idx)
             _append_valid_key(out, "grid_coord")
         if self.return_min_coord:
             out["min_coord"] = min_coord.reshape([1, -1])
         if self.return_displacement:
-            out["displacement"] = displacement[idx]
+            out["displacement"] = take_rows(displacement, idx)
             _append_valid_key(out, "displacement")
 
 
@@ -326,7 +358,7 @@ class SphereCrop:
             corr = corr.reshape(corr.shape[0], -1)
             given = np.all(corr != -1, axis=1)
             center = coord[np.random.randint(n)] if not given.any() else np.mean(coord[given], axis=0)
-        idx_crop = np.argsort(np.sum(np.square(coord - center), 1))[:point_max]
+        idx_crop = np.argsort(squared_distance(coord, center))[:point_max]
         return index_operator(data_dict, idx_crop)
 
     def _crop_all(self, data_dict, coord, point_max):
@@ -356,7 +388,7 @@ class SphereCrop:
                 init_idx = free[np.argmin(score[free])]
             else:
                 init_idx = np.argmin(score)
-            dist2 = np.sum(np.power(coord - coord[init_idx], 2), 1)
+            dist2 = squared_distance(coord, coord[init_idx])
             idx_crop = np.argsort(dist2)[:point_max]
             part = index_operator(data_dict, idx_crop, duplicate=True)
             weight = dist2[idx_crop]
@@ -395,6 +427,7 @@ class CropBoundary:
 __all__ = [
     "DEFAULT_INDEX_VALID_KEYS",
     "index_operator",
+    "take_rows",
     "fnv_hash_vec",
     "ravel_hash_vec",
     "RandomDropout",
