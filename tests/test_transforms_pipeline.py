@@ -1,0 +1,126 @@
+"""The target configs' transform lists end to end: output contract, determinism, tiny/empty clouds."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from pointlab.data import build_transform, point_collate_fn
+
+TRAIN = [  # configs/scannet/semseg-spunet-v1m1-0-base.py (SphereCrop scaled down)
+    dict(type="CenterShift", apply_z=True),
+    dict(type="RandomDropout", dropout_ratio=0.2, dropout_application_ratio=0.2),
+    dict(type="RandomRotate", angle=[-1, 1], axis="z", center=[0, 0, 0], p=0.5),
+    dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="x", p=0.5),
+    dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="y", p=0.5),
+    dict(type="RandomScale", scale=[0.9, 1.1]),
+    dict(type="RandomFlip", p=0.5),
+    dict(type="RandomJitter", sigma=0.005, clip=0.02),
+    dict(type="ElasticDistortion", distortion_params=[[0.2, 0.4], [0.8, 1.6]]),
+    dict(type="ChromaticAutoContrast", p=0.2, blend_factor=None),
+    dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
+    dict(type="ChromaticJitter", p=0.95, std=0.05),
+    dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train", return_grid_coord=True),
+    dict(type="SphereCrop", point_max=1500, mode="random"),
+    dict(type="CenterShift", apply_z=False),
+    dict(type="NormalizeColor"),
+    dict(type="ShufflePoint"),
+    dict(type="Update", keys_dict={"condition": "ScanNet"}),
+    dict(type="ToTensor"),
+    dict(type="Collect", keys=("coord", "grid_coord", "segment", "condition"), feat_keys=("color", "normal")),
+]
+
+VAL = [
+    dict(type="CenterShift", apply_z=True),
+    dict(type="Copy", keys_dict={"segment": "origin_segment"}),
+    dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train", return_grid_coord=True, return_inverse=True),
+    dict(type="CenterShift", apply_z=False),
+    dict(type="NormalizeColor"),
+    dict(type="ToTensor"),
+    dict(type="Collect", keys=("coord", "grid_coord", "segment", "origin_segment", "inverse"), feat_keys=("color", "normal")),
+]
+
+PG_VAL = [  # configs/scannet/insseg-pointgroup-v1m1-0-spunet-base.py, val
+    dict(type="CenterShift", apply_z=True),
+    dict(type="Copy", keys_dict={"coord": "origin_coord", "segment": "origin_segment", "instance": "origin_instance"}),
+    dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train", return_grid_coord=True),
+    dict(type="CenterShift", apply_z=False),
+    dict(type="NormalizeColor"),
+    dict(type="InstanceParser", segment_ignore_index=(-1, 0, 1), instance_ignore_index=-1),
+    dict(type="ToTensor"),
+    dict(
+        type="Collect",
+        keys=("coord", "grid_coord", "segment", "instance", "origin_coord", "origin_segment", "origin_instance",
+              "instance_centroid", "bbox", "name"),
+        feat_keys=("color", "normal"),
+        offset_keys_dict=dict(offset="coord", origin_offset="origin_coord"),
+    ),
+]
+
+
+def room(n, seed=0):
+    rs = np.random.RandomState(seed)
+    return dict(
+        coord=(rs.rand(n, 3) * [1.0, 1.0, 0.5] + [3.0, -2.0, 0.7]).astype(np.float32),
+        color=(rs.rand(n, 3) * 255).astype(np.float32),
+        normal=rs.randn(n, 3).astype(np.float32),
+        segment=rs.randint(-1, 20, n).astype(np.int32),
+        instance=rs.randint(-1, 6, n).astype(np.int32),
+        name="scene0000_00",
+        split="train",
+    )
+
+
+def seeded(fn, seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return fn()
+
+
+def test_train_pipeline_contract_and_determinism():
+    t = build_transform(TRAIN)
+    data = room(3000)
+    out = seeded(lambda: t(data), 1)
+    n = out["coord"].shape[0]
+    assert 0 < n <= 1500
+    assert set(out) == {"coord", "grid_coord", "segment", "condition", "feat", "offset"}
+    assert out["coord"].dtype == torch.float32 and out["grid_coord"].dtype == torch.int64
+    assert out["segment"].dtype == torch.int64 and out["feat"].shape == (n, 6) and out["feat"].dtype == torch.float32
+    assert out["offset"].tolist() == [n] and out["condition"] == "ScanNet"
+    assert out["feat"][:, :3].min() >= 0 and out["feat"][:, :3].max() <= 1
+    assert out["grid_coord"].min() >= 0
+    again = seeded(lambda: t(room(3000)), 1)
+    for k in ("coord", "grid_coord", "segment", "feat"):
+        assert torch.equal(out[k], again[k])
+    other = seeded(lambda: t(room(3000)), 2)
+    assert not torch.equal(out["coord"][:10], other["coord"][:10])
+    batch = seeded(lambda: point_collate_fn([t(room(3000, s)) for s in range(4)], mix_prob=0.8), 3)
+    assert batch["coord"].shape[0] == batch["offset"][-1]
+    assert len(batch["condition"]) == 4
+
+
+def test_val_and_pointgroup_pipelines():
+    out = build_transform(VAL)(room(2000))
+    assert out["inverse"].shape == (2000,) and out["origin_segment"].shape == (2000,)
+    assert out["inverse"].max() == out["coord"].shape[0] - 1
+    m = out["coord"].shape[0]
+    assert torch.unique(out["inverse"]).numel() == m  # every output voxel holds ≥ 1 raw point
+    # each representative is one of its voxel's raw points, so its label appears among them
+    same = out["segment"][out["inverse"]] == out["origin_segment"]
+    hit = torch.zeros(m, dtype=torch.bool).index_put_((out["inverse"][same],), torch.tensor(True))
+    assert hit.all()
+    pg = build_transform(PG_VAL)(room(2000))
+    assert pg["origin_offset"].tolist() == [2000] and pg["offset"].tolist() == [pg["coord"].shape[0]]
+    assert pg["bbox"].shape[1] == 8 and pg["instance_centroid"].shape == (pg["coord"].shape[0], 3)
+    assert pg["name"] == "scene0000_00"
+    valid = pg["instance"] != -1
+    assert torch.all(pg["segment"][valid] >= 2)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_pipelines_on_tiny_and_empty_clouds(n):
+    for cfg in (TRAIN, VAL, PG_VAL):
+        out = seeded(lambda: build_transform(cfg)(room(n)), 0)
+        assert out["coord"].shape[0] <= n and out["offset"].tolist() == [out["coord"].shape[0]]
+        assert out["feat"].shape == (out["coord"].shape[0], 6)
