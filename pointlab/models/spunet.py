@@ -28,10 +28,7 @@ __all__ = ["BasicBlock", "SpUNetBase", "default_norm_fn"]
 # BatchNorm1d with Pointcept's settings for every sparse U-Net
 default_norm_fn = partial(nn.BatchNorm1d, eps=1e-3, momentum=0.01)
 
-_SparseModule = getattr(spconv, "SparseModule", nn.Module)
-
-
-class BasicBlock(_SparseModule):
+class BasicBlock(spconv.SparseModule):
     """Residual block of two 3×3×3 submanifold convs: ``relu(bn2(conv2(relu(bn1(conv1 x)))) + proj(x))``.
 
     Args:
@@ -229,7 +226,7 @@ class SpUNetBase(nn.Module):
         return x.features
 
 
-class _SparseIdentity(_SparseModule):
+class _SparseIdentity(spconv.SparseModule):
     """Pass-through for a SparseConvTensor (``final`` when num_classes = 0; no parameters)."""
 
     def forward(self, x):

@@ -1,0 +1,154 @@
+"""Full-size SpUNet-v1m1 (ScanNet base config) on one synthetic room voxelised at 0.02 m.
+
+Usage:  python benchmarks/bench_spunet.py [--threads 2] [--repeats 5] [--cases eval,train,step] [--device cpu]
+
+Cases, each in a fresh subprocess (so peak RSS is per case), 1 warm-up then ``--repeats`` timed runs:
+    eval   model.eval(), torch.no_grad(), forward without labels
+    train  model.train(), forward with labels + loss.backward()    (what the reference timed)
+    step   train + SGD(lr 0.05, momentum 0.9, nesterov, wd 1e-4) step + zero_grad
+Prints the median seconds, peak RSS (ru_maxrss: includes imports, model build and scene
+generation, as in the reference measurement) and the ratio to the reference's times in
+``shared/fixtures/timings.json`` (Pointcept + spconv 2.3.8 CPU on this kind of machine).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TIMINGS = [REPO / "tests" / "fixtures" / "timings.json", REPO.parent / "shared" / "fixtures" / "timings.json"]
+MODEL = dict(
+    type="DefaultSegmentor",
+    backbone=dict(type="SpUNet-v1m1", in_channels=6, num_classes=20, channels=(32, 64, 128, 256, 256, 128, 96, 96), layers=(2, 3, 4, 6, 2, 2, 2, 2)),
+    criteria=[dict(type="CrossEntropyLoss", loss_weight=1.0, ignore_index=-1)],
+)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def make_scene(grid_size: float = 0.02, seed: int = 303):
+    """One voxelised room: (grid_coord int64 [N,3], feat float32 [N,6] color/255+normal, segment int64 [N])."""
+    import numpy as np
+
+    try:
+        from pointlab.data.synth import generate_room
+
+        room = generate_room("scannet", seed=seed, size=(3.6, 2.8, 2.0))
+        coord, color, normal, segment = room["coord"], room["color"].astype(np.float32), room["normal"], room["segment"]
+    except ImportError:  # fallback: the surfaces of a box room
+        rng = np.random.default_rng(seed)
+        n = 100_000
+        coord = rng.uniform([0, 0, 0], [3.6, 2.8, 2.0], (n, 3)).astype(np.float32)
+        face = rng.integers(0, 5, n)
+        coord[face == 0, 2] = 0.0
+        coord[face == 1, 0] = 0.0
+        coord[face == 2, 0] = 3.6
+        coord[face == 3, 1] = 0.0
+        coord[face == 4, 1] = 2.8
+        normal = np.zeros_like(coord)
+        normal[np.arange(n), np.array([2, 0, 0, 1, 1])[face]] = 1.0
+        color = rng.uniform(0, 255, (n, 3)).astype(np.float32)
+        segment = (face > 0).astype(np.int64)
+    grid = np.floor((coord - coord.min(0)) / grid_size).astype(np.int64)
+    _, first = np.unique(grid, axis=0, return_index=True)  # one point per voxel
+    feat = np.concatenate([color[first] / 255.0, normal[first]], axis=1).astype(np.float32)
+    return grid[first], feat, segment[first].astype(np.int64)
+
+
+def run_case(case: str, repeats: int, threads: int, device: str) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    from pointlab.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(MODEL).to(device)
+    grid, feat, segment = make_scene()
+    data = dict(
+        grid_coord=torch.from_numpy(grid).to(device),
+        feat=torch.from_numpy(feat).to(device),
+        offset=torch.tensor([len(grid)], device=device),
+    )
+    rss_build = _rss_mb()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True)
+
+    def once():
+        if case == "eval":
+            model.eval()
+            with torch.no_grad():
+                model(dict(data))
+        else:
+            model.train()
+            loss = model(dict(data, segment=torch.from_numpy(segment).to(device)))["loss"]
+            loss.backward()
+            if case == "step":
+                opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    def timed():
+        if device != "cpu":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        once()
+        if device != "cpu":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    timed()  # warm-up
+    times = [timed() for _ in range(repeats)]
+    return dict(case=case, num_points=len(grid), times_s=[round(t, 4) for t in times], median_s=statistics.median(times), peak_rss_mb=_rss_mb(), rss_after_build_mb=rss_build, threads=threads, device=device)
+
+
+def reference_times() -> dict:
+    for p in TIMINGS:
+        if p.is_file():
+            rows = json.loads(p.read_text())["results"]
+            return {r["mode"]: r for r in rows if r["model"] == "spunet_v1m1"}
+    return {}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cases", default="eval,train,step")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
+    args = ap.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case, args.repeats, args.threads, args.device)))
+        return 0
+
+    ref = reference_times()
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    print(f"SpUNet-v1m1 full size (39.16 M params), {args.threads} threads, {args.device}, median of {args.repeats} after 1 warm-up")
+    print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s}")
+    for case in args.cases.split(","):
+        cmd = [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            print(f"{case}: failed\n{proc.stderr[-2000:]}")
+            return 1
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        # the reference's "train" is forward + backward without an optimizer step
+        rr = ref.get("train" if case in ("train", "step") else case)
+        ratio = f"{r['median_s'] / rr['median_s']:6.2f}" if rr else "   n/a"
+        print(
+            f"{case:6s} {r['num_points']:7d} {r['median_s']:9.3f} {min(r['times_s']):7.3f} {r['peak_rss_mb']:12.0f}  "
+            f"{rr['median_s'] if rr else float('nan'):6.2f} {ratio} {rr['peak_rss_mb'] if rr else float('nan'):8.0f}"
+        )
+    print("ratio = ours / reference (Pointcept + spconv 2.3.8 CPU); < 1 is faster. 'step' is compared with the reference's train (no optimizer step).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
