@@ -337,3 +337,20 @@ def test_cli_synth(tmp_path, capsys):
     assert (out / "train" / "scene0000_00" / "segment20.npy").exists()
     assert main(["synth", "--out", str(tmp_path / "x"), "--scenes", "1", "--quiet"]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_written_datasets_load_with_the_dataset_classes(tmp_path):
+    datasets = pytest.importorskip("pointlab.data.datasets")
+    from pointlab.data import build_dataset
+
+    for style, cfg in (("scannet", dict(type="ScanNetDataset", split="val")),
+                       ("s3dis", dict(type="S3DISDataset", split="Area_5")),
+                       ("structured3d", dict(type="Structured3DDataset", split="val"))):
+        root = tmp_path / style
+        write_dataset(style, str(root), scenes=2, seed=1, density=40)
+        ds = build_dataset(dict(cfg, data_root=str(root)))
+        d = ds.get_data(0)
+        n = len(d["coord"])
+        assert len(ds) >= 1 and d["segment"].shape == (n,) and d["normal"].shape == (n, 3)
+        assert d["segment"].max() < len(DATASET_CLASSES[style])
+    assert datasets is not None

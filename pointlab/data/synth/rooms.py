@@ -486,9 +486,14 @@ def _place_curtains(plan, layout, rng, openings, n, next_id):
         long = rng.random() < 0.6
         bottom = 0.02 if long else max(0.05, z0 - F.U(rng, 0.05, 0.2))
         sides = [-1, 1] if rng.random() < 0.7 else [int(rng.choice([-1, 1]))]
-        for side in sides:
-            pw = F.U(rng, 0.3, 0.6)
+        hung = 0
+        for side in sides + [0]:  # side 0: drawn across the window, only if no side panel fits
+            if side == 0 and hung:
+                break
+            pw = F.U(rng, 0.3, 0.6) if side else w * F.U(rng, 0.5, 0.9)
             sc = s + side * (w / 2 + pw / 2 - F.U(rng, 0.05, 0.2))
+            if side == 0:
+                long, bottom = False, z0 + 0.02  # hangs above the sill
             wr = (sc - pw / 2, sc + pw / 2, bottom, top)
             others = [r for r in layout.walls[k] if not (r[0] <= s <= r[1] and r[2] > 0.3)]  # ignore its own window
             if wr[0] < 0.02 or wr[1] > layout.L(k) - 0.02:
@@ -503,6 +508,7 @@ def _place_curtains(plan, layout, rng, openings, n, next_id):
             layout.walls[k].append(wr)
             g = F.build_curtain(rng, pw, top - bottom)
             _add_group(plan, rng, g, k * np.pi / 2, (c[0], c[1], bottom), next_id)
+            hung += 1
 
 
 def _place_beams(plan, layout, rng, n, next_id):
@@ -512,7 +518,9 @@ def _place_beams(plan, layout, rng, n, next_id):
     placed = []
     for _ in range(n):
         for _attempt in range(30):
-            bw, drop = F.U(rng, 0.25, 0.5), F.U(rng, 0.3, 0.6)
+            bw, drop = F.U(rng, 0.25, 0.5), min(F.U(rng, 0.3, 0.6), H - 2.25)  # clear doors and cupboards
+            if drop < 0.12:
+                return
             p = F.U(rng, 0.4, other - bw - 0.4)
             if any(not (p + bw + 0.3 <= a or b + 0.3 <= p) for a, b in placed):
                 continue
