@@ -124,3 +124,13 @@ def test_pipelines_on_tiny_and_empty_clouds(n):
         out = seeded(lambda: build_transform(cfg)(room(n)), 0)
         assert out["coord"].shape[0] <= n and out["offset"].tolist() == [out["coord"].shape[0]]
         assert out["feat"].shape == (out["coord"].shape[0], 6)
+
+
+def test_pipelines_pickle_for_dataloader_workers():
+    import pickle
+
+    for cfg in (TRAIN, VAL, PG_VAL):
+        t = pickle.loads(pickle.dumps(build_transform(cfg)))
+        out = seeded(lambda: t(room(300)), 0)
+        ref = seeded(lambda: build_transform(cfg)(room(300)), 0)
+        assert torch.equal(out["coord"], ref["coord"])

@@ -262,8 +262,6 @@ class GridSample:
         grid_coord = np.floor(scaled_coord).astype(np.int64)
         min_coord = col_min(grid_coord)
         grid_coord -= min_coord
-        scaled_coord = scaled_coord - min_coord
-        min_coord = min_coord * grid_size
 
         key = self.hash(grid_coord)
         idx_sort = np.argsort(key)  # numpy's default (unstable) kind, as the reference
@@ -278,10 +276,12 @@ class GridSample:
 
         displacement = None
         if self.return_displacement:
-            displacement = scaled_coord - grid_coord - 0.5  # [0, 1) → [−0.5, 0.5) about the voxel centre
+            # position inside the voxel, [0, 1) → [−0.5, 0.5) about its centre
+            displacement = (scaled_coord - min_coord) - grid_coord - 0.5
             if self.project_displacement:
                 normal = np.asarray(_require(data_dict, "normal", "GridSample(project_displacement=True)"))
                 displacement = np.sum(displacement * normal, axis=-1, keepdims=True)
+        min_coord = min_coord * grid_size
         inverse = None
         if self.return_inverse:
             inverse = np.zeros_like(inverse_sorted)
