@@ -24,9 +24,9 @@ from pointlab.data.synth.styles import STYLES, holes_mask, part_colors, pick_col
 ROOM_TYPES = {
     "bedroom": dict(size=((3.0, 5.0), (3.2, 5.5)), doors=(1, 1), windows=(1, 2), items=[
         ("bed", 1, 1, "wall", {}),
+        ("wardrobe", 1, 1, "wall", {}),
         ("nightstand", 1, 2, "wall", {"lamp": True}),
         ("dresser", 1, 1, "wall", {"tv?": 0.3}),
-        ("wardrobe", 1, 1, "wall", {}),
         ("mirror", 1, 1, "wallmount", {"z": (0.9, 1.2)}),
         ("picture", 1, 2, "wallmount", {"z": (1.2, 1.6)}),
         ("curtain", 1, 2, "window", {}),
@@ -454,12 +454,22 @@ def _try_place(plan, layout: _Layout, rng, name, mode, opts, force: bool, next_i
                 layout.floor.append(fr)
                 _add_group(plan, rng, g, yaw, (cx, cy, 0.0), next_id)
                 return True
-    if force:  # last resort for mandatory items: stand free anywhere, overlap tolerated
+    if force:  # last resort for mandatory items: same placement rule, overlap tolerated
         g = _builder(name, rng, kw, H)
-        yaw = 0.0
-        cx = F.U(rng, min(g.w / 2, W / 2), max(W - g.w / 2, W / 2))
-        cy = F.U(rng, min(g.d / 2, D / 2), max(D - g.d / 2, D / 2))
-        _add_group(plan, rng, g, yaw, (cx, cy, 0.0), next_id)
+        k = int(np.argmax([layout.L(i) for i in range(4)]))
+        L = layout.L(k)
+        s = F.U(rng, min(g.w / 2, L / 2), max(L - g.w / 2, L / 2))
+        if mode == "wallmount":
+            z0 = min(F.U(rng, *zr) if zr else 1.3, H - g.h - 0.05)
+            c = wall_point(k, s, g.d / 2 + 0.003, layout.W, layout.D)
+            _add_group(plan, rng, g, k * np.pi / 2, (c[0], c[1], max(z0, 0.3)), next_id)
+        elif mode in ("wall", "corner"):
+            c, _ = layout.footprint(k, s, 0.01, g.w, g.d)
+            _add_group(plan, rng, g, k * np.pi / 2, (c[0], c[1], 0.0), next_id)
+        else:
+            cx = F.U(rng, min(g.w / 2, W / 2), max(W - g.w / 2, W / 2))
+            cy = F.U(rng, min(g.d / 2, D / 2), max(D - g.d / 2, D / 2))
+            _add_group(plan, rng, g, 0.0, (cx, cy, 0.0), next_id)
         plan.forced.append(name)
         return True
     return False
