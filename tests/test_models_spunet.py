@@ -213,3 +213,33 @@ def test_cuda_matches_cpu():
         cpu = model(dict(data))["seg_logits"]
         gpu = model.cuda()(tiny_batch(device="cuda"))["seg_logits"]
     assert gpu.device.type == "cuda" and torch.allclose(cpu, gpu.cpu(), atol=1e-4)
+
+
+def test_norm_factory_subclass_sees_the_condition():
+    """A later SpUNet version binds another norm factory; condition-aware norms get the batch condition."""
+    from pointlab import sparse as spconv
+    from pointlab.models.spunet import CONDITION_KEY, SpUNetBase
+
+    seen = []
+
+    class CondNorm(spconv.SparseModule):
+        def __init__(self, c):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm1d(c)
+
+        def forward(self, x):
+            seen.append(x.indice_dict[CONDITION_KEY][0])
+            return x.replace_feature(self.bn(x.features))
+
+    class CondUNet(SpUNetBase):
+        norm_fn = staticmethod(CondNorm)
+
+    cfg = {k: v for k, v in TINY_SPUNET.items() if k != "type"}
+    model = CondUNet(**cfg).eval()
+    assert "conv_input.1.bn.running_mean" in model.state_dict()
+    data = tiny_batch()
+    data["condition"] = ["S3DIS", "S3DIS"]
+    with torch.no_grad():
+        out = model(data)
+    n_norms = sum(isinstance(m, CondNorm) for m in model.modules())
+    assert out.shape == (500, 5) and len(seen) == n_norms and set(seen) == {"S3DIS"}

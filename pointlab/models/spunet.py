@@ -9,6 +9,9 @@ MinkowskiNet/SparseConvNet (Choy et al., "4D Spatio-Temporal ConvNets", CVPR 201
 One implementation for every SpUNet version: the norm layer is a factory (``norm_fn``) and the
 stem/down/up/block constructors are methods, so a later version (e.g. v1m3 with PDNorm) is a
 subclass that binds another factory and, where its checkpoints need other names, other builders.
+A norm that needs the dataset condition (PDNorm) is written as a ``SparseModule``: it receives the
+whole SparseConvTensor and reads ``x.indice_dict[CONDITION_KEY] = (condition, context)``, which
+``SpUNetBase`` stores from the input dict (``condition`` str or list of str, optional ``context``).
 """
 from __future__ import annotations
 
@@ -23,7 +26,10 @@ from pointlab import sparse as spconv
 from pointlab.registry import MODELS
 from pointlab.structures import offset2batch
 
-__all__ = ["BasicBlock", "SpUNetBase", "default_norm_fn"]
+__all__ = ["BasicBlock", "SpUNetBase", "default_norm_fn", "CONDITION_KEY"]
+
+# where the per-batch condition travels with the sparse tensor (its cache is shared by derived tensors)
+CONDITION_KEY = "__condition__"
 
 # BatchNorm1d with Pointcept's settings for every sparse U-Net
 default_norm_fn = partial(nn.BatchNorm1d, eps=1e-3, momentum=0.01)
@@ -60,10 +66,17 @@ class BasicBlock(spconv.SparseModule):
 
     def forward(self, x):
         out = self.conv1(x)
-        out = out.replace_feature(self.relu(self.bn1(out.features)))
+        out = out.replace_feature(self.relu(_norm(self.bn1, out)))
         out = self.conv2(out)
         shortcut = self.proj(x).features
-        return out.replace_feature(self.relu(self.bn2(out.features) + shortcut))
+        return out.replace_feature(self.relu(_norm(self.bn2, out) + shortcut))
+
+
+def _norm(norm: nn.Module, x) -> torch.Tensor:
+    """Normalised features of ``x``: plain norms see ``[N, C]``, sparse-aware ones the whole tensor."""
+    if isinstance(norm, spconv.SparseModule):
+        return norm(x).features
+    return norm(x.features)
 
 
 class SpUNetBase(nn.Module):
@@ -203,7 +216,11 @@ class SpUNetBase(nn.Module):
         # spatial shape only needs to bound the coordinates; +96 is the reference's margin
         sparse_shape = (grid_coord.max(dim=0).values + 96).tolist()
         indices = torch.cat([batch.unsqueeze(-1).int(), grid_coord.int()], dim=1).contiguous()
-        return spconv.SparseConvTensor(features=feat, indices=indices, spatial_shape=sparse_shape, batch_size=int(batch[-1]) + 1)
+        x = spconv.SparseConvTensor(features=feat, indices=indices, spatial_shape=sparse_shape, batch_size=int(batch[-1]) + 1)
+        if "condition" in input_dict:  # one condition per batch (Point Prompt Training)
+            cond = input_dict["condition"]
+            x.indice_dict[CONDITION_KEY] = (cond if isinstance(cond, str) else cond[0], input_dict.get("context"))
+        return x
 
     def forward(self, input_dict) -> torch.Tensor:
         x = self._sparse_input(input_dict)
