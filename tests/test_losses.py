@@ -184,3 +184,13 @@ def test_losses_have_finite_gradients(batch):
         loss = LOSSES.build(cfg)(x, labels)
         loss.backward()
         assert math.isfinite(loss.item()) and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0, cfg["type"]
+
+
+def test_lovasz_half_precision_counts_are_exact():
+    # 5000 points of one class: float16 cumsum would saturate at 2048
+    labels = torch.zeros(5000, dtype=torch.long)
+    labels[::2] = 1
+    logits = torch.randn(5000, 2, generator=torch.Generator().manual_seed(3))
+    full = LovaszLoss("multiclass")(logits.double(), labels)
+    half = LovaszLoss("multiclass")(logits.half(), labels)
+    assert abs(half.item() - full.item()) < 5e-3

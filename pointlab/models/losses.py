@@ -228,7 +228,8 @@ def _lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
 
     gt_sorted [P, M] in {0, 1} (one column per class/row) → [P, M].
     """
-    gt_sorted = gt_sorted.to(torch.float32) if not gt_sorted.is_floating_point() else gt_sorted
+    # counts up to N: accumulate in at least float32 (half precision cannot count past 2048)
+    gt_sorted = gt_sorted.to(torch.promote_types(gt_sorted.dtype, torch.float32))
     gts = gt_sorted.sum(0, keepdim=True)
     intersection = gts - gt_sorted.cumsum(0)
     union = gts + (1 - gt_sorted).cumsum(0)
