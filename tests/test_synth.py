@@ -337,6 +337,12 @@ def test_cli_synth(tmp_path, capsys):
     assert (out / "train" / "scene0000_00" / "segment20.npy").exists()
     assert main(["synth", "--out", str(tmp_path / "x"), "--scenes", "1", "--quiet"]) == 2
     assert "at least 2" in capsys.readouterr().err
+    # an existing dataset is not silently mixed with a new one
+    args = ["synth", "--out", str(out), "--scenes", "2", "--density", "30", "--quiet"]
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
+    (out / "train" / "scene0099_00").mkdir()
+    assert main(args + ["--overwrite"]) == 0
+    assert sorted(os.listdir(out / "train")) == ["scene0000_00"]
 
 
 def test_written_datasets_load_with_the_dataset_classes(tmp_path):

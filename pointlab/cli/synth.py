@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fraction of scenes in the val split (S3DIS: Area_5); at least one (default 0.2)")
     parser.add_argument("--rooms-per-scene", type=int, default=2,
                         help="structured3d only: rooms per scene folder (default 2)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the split folders of an earlier dataset in --out (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -32,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = write_dataset(args.style, args.out, scenes=args.scenes, seed=args.seed, density=args.density,
-                                val_ratio=args.val_ratio, rooms_per_scene=args.rooms_per_scene, progress=progress)
-    except ValueError as e:
+                                val_ratio=args.val_ratio, rooms_per_scene=args.rooms_per_scene,
+                                overwrite=args.overwrite, progress=progress)
+    except (ValueError, FileExistsError) as e:
         print(f"pointlab synth: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.style}-style synthetic dataset to {summary['out_dir']} (seed {summary['seed']})")

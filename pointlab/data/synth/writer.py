@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -137,20 +138,38 @@ def _unalign(data: dict, rng: np.random.Generator) -> None:
     data["normal"] = (data["normal"] @ rot.T).astype(np.float32)
 
 
+def _clear_old(style: str, out_dir: str, overwrite: bool) -> None:
+    """Refuse to mix with an earlier dataset (stale rooms would silently join the splits), or
+    delete the split folders this writer owns when ``overwrite``."""
+    roots = ("Area_1", "Area_2", "Area_3", "Area_4", "Area_5", "Area_6") if style == "s3dis" else ("train", "val")
+    existing = [os.path.join(out_dir, r) for r in roots if os.path.exists(os.path.join(out_dir, r))]
+    if not existing:
+        return
+    if not overwrite:
+        raise FileExistsError(f"{existing[0]} already exists: old rooms would mix with the new ones. Choose another "
+                              f"--out, delete it, or pass overwrite=True (CLI: --overwrite) to replace "
+                              f"{', '.join(os.path.basename(e) for e in existing)} in {out_dir}")
+    for path in existing:
+        shutil.rmtree(path)
+
+
 def write_dataset(style: str, out_dir: str, scenes: int = DEFAULT_SCENES, seed: int = 0, density: float | None = None,
-                  val_ratio: float = 0.2, rooms_per_scene: int = 2, align: bool | None = None, progress=None) -> dict:
+                  val_ratio: float = 0.2, rooms_per_scene: int = 2, align: bool | None = None, overwrite: bool = False,
+                  progress=None) -> dict:
     """Generate and write a whole dataset. Returns a summary dict:
 
     ``style``, ``out_dir``, ``scenes`` {split: n}, ``rooms`` {split: n}, ``points`` {split: [min,
     mean, max] per room}, ``classes`` {split: [class names present]}, ``missing`` {split: [class names
     absent]}, ``room_types`` {split: {type: n}}, ``class_names`` (the dataset's list).
     ``align`` (default: False for scannet, True otherwise) keeps rooms axis-aligned with the floor
-    corner at the origin. ``progress`` is an optional callable(done, total).
+    corner at the origin. Existing split folders raise FileExistsError unless ``overwrite`` (then
+    they are deleted first). ``progress`` is an optional callable(done, total).
     """
     check_style(style)
     if align is None:
         align = style != "scannet"
     rooms = schedule(style, scenes, seed, val_ratio, rooms_per_scene)
+    _clear_old(style, out_dir, overwrite)
     n_train, n_val = split_sizes(scenes, val_ratio)
     names = DATASET_CLASSES[style]
     points = {"train": [], "val": []}
