@@ -79,3 +79,33 @@ def test_eval_forward_is_deterministic(model):
         a = model(dict(data))["seg_logits"]
         b = model(dict(data))["seg_logits"]
     assert torch.equal(a, b)
+
+
+def _fixture_variant(**backbone_changes):
+    cfg = dict(_model_config())
+    cfg["backbone"] = dict(cfg["backbone"], **backbone_changes)
+    return build_model(cfg)
+
+
+@pytest.mark.parametrize(
+    "change, key, cause",
+    [
+        (dict(in_channels=9), "backbone.conv_input.0.weight", "in_channels (6 in the checkpoint, 9 in the model"),
+        (dict(num_classes=13), "backbone.final.weight", "num_classes (20 in the checkpoint, 13 in the model"),
+        (dict(base_channels=32), "backbone.conv_input.0.weight", "channels"),
+    ],
+)
+def test_reference_checkpoint_into_a_different_config_names_the_cause(change, key, cause):
+    from pointlab.engine.checkpoint import ShapeMismatchError
+
+    with pytest.raises(ShapeMismatchError) as err:
+        pointlab.load_weights(_fixture_variant(**change), FIXTURE / "model_last.pth")
+    causes = {k: c for k, _, _, c in err.value.report.mismatched}
+    assert causes[key].startswith(cause)
+
+
+def test_pointgroup_style_backbone_drops_the_classifier():
+    # num_classes=0: final is an identity, its checkpoint tensors are unexpected and ignored
+    model = _fixture_variant(num_classes=0)
+    report = pointlab.load_weights(model, FIXTURE / "model_last.pth", keywords="module.", replacement="module.")
+    assert report.unexpected == ["backbone.final.weight", "backbone.final.bias"] and not report.missing
