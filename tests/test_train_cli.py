@@ -72,3 +72,13 @@ def test_python_dash_m_help():
     assert res.returncode == 0, res.stderr
     for flag in ("--config-file", "--num-gpus", "--num-machines", "--machine-rank", "--dist-url", "--options"):
         assert flag in res.stdout
+
+
+def test_missing_weight_is_reported_without_traceback(tmp_path, capsys):
+    save = tmp_path / "exp"
+    code = main(["train", "--config-file", _config(tmp_path), "--options", f"save_path={save}",
+                 f"weight={tmp_path / 'missing.pth'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "missing.pth" in err and "Traceback" not in err
+    assert "missing.pth" in (save / "train.log").read_text()

@@ -40,16 +40,29 @@ def _ensure_synthetic_data(cfg, logger) -> None:
     write_dataset(kind, root, **spec)
 
 
+def _user_errors() -> tuple:
+    """Errors whose message tells the user what to fix: printed without a traceback."""
+    from pointlab.engine.checkpoint import CheckpointError
+    from pointlab.engine.launch import LaunchError
+    from pointlab.registry import RegistryError
+
+    return (LaunchError, FileNotFoundError, FloatingPointError, CheckpointError, RegistryError)
+
+
 def _main_worker(cfg) -> int:
     from pointlab.engine.logger import close_file_handlers, get_root_logger
     from pointlab.registry import TRAINERS
 
-    _ensure_synthetic_data(cfg, get_root_logger())
-    trainer = TRAINERS.build(cfg.train, default_args=dict(cfg=cfg))
+    logger = get_root_logger()
     try:
+        _ensure_synthetic_data(cfg, logger)
+        trainer = TRAINERS.build(cfg.train, default_args=dict(cfg=cfg))
         trainer.train()
+    except _user_errors() as e:
+        logger.error(f"{type(e).__name__}: {e}")  # also lands in train.log when it is open
+        raise
     finally:
-        close_file_handlers(trainer.logger)
+        close_file_handlers(logger)
     return 0
 
 
@@ -57,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from pointlab.config import default_config_parser
-    from pointlab.engine.launch import LaunchError, launch
+    from pointlab.engine.launch import launch
 
     try:
         cfg = default_config_parser(args.config_file, args.options)
         return launch(_main_worker, num_gpus_per_machine=args.num_gpus, num_machines=args.num_machines,
                       machine_rank=args.machine_rank, dist_url=args.dist_url, args=(cfg,))
-    except (LaunchError, FileNotFoundError) as e:
+    except _user_errors() as e:
         print(f"pointlab train: error: {e}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, FloatingPointError) else 2

@@ -122,15 +122,14 @@ class DefaultTrainer(TrainerBase):
         super().__init__()
         self.cfg = cfg
         self.device = self.resolve_device()
+        os.makedirs(osp.join(cfg.save_path, "model"), exist_ok=True)
+        self.logger = get_root_logger(osp.join(cfg.save_path, "train.log"), file_mode="a" if cfg.get("resume") else "w")
         default_setup(cfg, self.device.type)
         self.max_epoch = cfg.eval_epoch
         self.best_metric_value = -math.inf
         self.accum_steps = int(cfg.get("gradient_accumulation_steps") or 1)
         if self.accum_steps < 1:
             raise ValueError(f"gradient_accumulation_steps must be ≥ 1, got {self.accum_steps}")
-
-        os.makedirs(osp.join(cfg.save_path, "model"), exist_ok=True)
-        self.logger = get_root_logger(osp.join(cfg.save_path, "train.log"), file_mode="a" if cfg.get("resume") else "w")
         self.logger.info("=> Loading config ...")
         self.logger.info(f"Save path: {cfg.save_path}")
         pretty = getattr(cfg, "pretty_text", None)
