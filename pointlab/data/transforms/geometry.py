@@ -291,7 +291,7 @@ def _cell_of(ax: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.clip(est, 0, n - 2, out=est)
     est[np.isnan(est)] = 0
     i = est.astype(np.int64)
-    lo, hi = ax.take(i), ax.take(i + 1)
+    lo, hi = ax.take(i, mode="clip"), ax.take(i + 1, mode="clip")  # i is in [0, n − 2]
     # off by one (points outside the grid are flagged too; the search clips them the same way)
     wrong = (lo > x) | (hi <= x)
     if wrong.any():
@@ -323,15 +323,19 @@ def _trilinear_channels(axes, values: np.ndarray, points: np.ndarray) -> np.ndar
             outside = out_d if outside is None else outside | out_d
     out = np.zeros((chans.shape[0], n_pts))
     term = np.empty(n_pts)
+    corner = np.empty(n_pts, dtype=chans.dtype)
+    weights = [(1 - f, f) for f in frac]  # (lower, upper) corner weight per axis
     for c0 in (0, 1):  # corners in the order RegularGridInterpolator sums them
-        w0 = frac[0] if c0 else 1 - frac[0]
+        w0 = weights[0][c0]
         for c1 in (0, 1):
-            w1 = w0 * (frac[1] if c1 else 1 - frac[1])
+            w1 = w0 * weights[1][c1]
             for c2 in (0, 1):
-                w = w1 * (frac[2] if c2 else 1 - frac[2])
+                w = w1 * weights[2][c2]
                 idx = lin + ((c0 * dims[1] + c1) * dims[2] + c2)
                 for c in range(chans.shape[0]):
-                    np.multiply(chans[c].take(idx), w, out=term)  # float32 value × float64 weight
+                    # indices are in range by construction; "clip" skips the bounds-check pass
+                    chans[c].take(idx, out=corner, mode="clip")
+                    np.multiply(corner, w, out=term)  # float32 value × float64 weight, as scipy
                     out[c] += term
     if outside is not None:
         out[:, outside] = 0
