@@ -7,7 +7,7 @@ import pytest
 
 from pointlab.data.synth import DATASET_CLASSES, SCANNET200_CLASSES, SCANNET200_USED, generate_room, plan_room
 from pointlab.data.synth.classes import KIND_NAMES, KINDS, kind_label, scannet200_label
-from pointlab.data.synth.rooms import CORE_LEN, ROOM_TYPES, SCHEDULES
+from pointlab.data.synth.rooms import CORE_LEN, SCHEDULES
 from pointlab.data.synth.shapes import Ellipsoid, Frustum, Rect, box, sample_prims, tray
 from pointlab.data.synth.styles import MATERIALS, pick_color, shade
 from pointlab.data.synth.styles import STYLES as STYLE_PARAMS

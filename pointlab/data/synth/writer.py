@@ -27,7 +27,7 @@ from collections import Counter
 import numpy as np
 
 from pointlab.data.synth.classes import DATASET_CLASSES, S3DIS_CLASSES, check_style
-from pointlab.data.synth.rooms import CORE_LEN, S3DIS_ROOM_NAMES, SCHEDULES, plan_room, sample_plan
+from pointlab.data.synth.rooms import S3DIS_ROOM_NAMES, SCHEDULES, plan_room, sample_plan
 
 DEFAULT_SCENES = 24
 S3DIS_TRAIN_AREAS = ("Area_1", "Area_2", "Area_3", "Area_4", "Area_6")
