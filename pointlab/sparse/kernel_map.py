@@ -4,8 +4,8 @@ Voxels are identified by packed int64 keys ``((b*X + x)*Y + y)*Z + z``. Neighbou
 the keys plus one batched ``searchsorted``. Kernel offsets are numbered like spconv's weight
 ``[C_out, kx, ky, kz, C_in]``: flat index ``k = (i*ky + j)*kz + l`` over the kernel axes (x, y, z).
 
-A map stores the pairs of all non-identity offsets concatenated, grouped by offset (``seg[k]:seg[k+1]``):
-``out[out_idx[p]] += W_k @ x[in_idx[p]]``. For submanifold convs the identity (centre) offset is not
+A map stores the pairs of all non-identity offsets concatenated in segments ``(k, start, stop)``:
+``out[out_idx[p]] += W_k @ x[in_idx[p]]`` for ``start <= p < stop``. For submanifold convs the identity (centre) offset is not
 stored: it is a dense matmul over all rows. Reductions over outputs go through cached CSR matrices
 (one per chunk of pairs), which are row-wise (output-stationary) and therefore deterministic.
 """
@@ -116,7 +116,7 @@ class KernelMap:
         kernel_size, stride, padding, dilation: 3-tuples the map was built for.
         n_in, n_out: number of input / output voxels.
         in_idx, out_idx: ``[P]`` int64 pair rows, grouped by kernel offset.
-        seg: ``K + 1`` python ints, offset ``k`` owns pairs ``seg[k]:seg[k+1]``.
+        segments: ``(k, start, stop)`` python ints: offset ``k`` owns pairs ``start:stop`` (any order).
         center: flat index of the identity offset handled densely (submanifold, odd kernel) or None.
         in_indices / out_indices: ``[n, 4]`` voxel indices of both sides; in/out spatial shapes.
     """
@@ -130,7 +130,7 @@ class KernelMap:
     n_out: int
     in_idx: torch.Tensor
     out_idx: torch.Tensor
-    seg: List[int]
+    segments: List[Tuple[int, int, int]]
     center: Optional[int]
     in_indices: torch.Tensor
     out_indices: torch.Tensor
@@ -165,15 +165,23 @@ class KernelMap:
         for a in range(0, total, rows):
             b = min(a + rows, total)
             pieces = []
-            for k in range(len(self.seg) - 1):
-                s0, s1 = max(self.seg[k], a), min(self.seg[k + 1], b)
+            for k, start, stop in self.segments:
+                s0, s1 = max(start, a), min(stop, b)
                 if s1 > s0:
                     pieces.append((k, s0 - a, s1 - a))
             t = target[a:b]
-            col = torch.argsort(t, stable=True)
             counts = torch.bincount(t, minlength=n_target)
             crow = torch.zeros(n_target + 1, dtype=torch.int64, device=t.device)
             torch.cumsum(counts, 0, out=crow[1:])
+            # Counting sort by target (a stable argsort, without sorting): a target occurs at most
+            # once per kernel offset, so each piece fills the next free slot of its rows.
+            col = torch.empty(b - a, dtype=torch.int64, device=t.device)
+            fill = crow[:-1].clone()
+            for _, s0, s1 in pieces:
+                tt = t[s0:s1]
+                slot = fill[tt]
+                col[slot] = torch.arange(s0, s1, device=t.device)
+                fill[tt] = slot + 1
             chunks.append(Chunk(a, b, pieces, crow, col, n_target))
         return chunks
 
@@ -192,7 +200,7 @@ class KernelMap:
                 n_out=self.n_in,
                 in_idx=self.out_idx,
                 out_idx=self.in_idx,
-                seg=self.seg,
+                segments=self.segments,
                 center=None,
                 in_indices=self.out_indices,
                 out_indices=self.in_indices,
@@ -232,40 +240,46 @@ def build_subm_map(
     center = kvol // 2 if symmetric else None
     search = list(range(kvol // 2)) if symmetric else list(range(kvol))
 
+    # Pack with a margin of the kernel reach on every side: then key(p + d) = key(p) + key_delta(d)
+    # never wraps onto another voxel, and neighbours outside the grid simply are not found.
+    margin = deltas.abs().max(0).values if kvol > 0 else torch.zeros(3, dtype=torch.int64, device=device)
+    dims = [int(s) + 2 * int(m) for s, m in zip(spatial_shape, margin.tolist())]
+    if int(batch_size) * dims[0] * dims[1] * dims[2] >= _MAX_KEY:
+        raise ValueError(f"batch_size={batch_size} x grid {dims} does not fit a 62-bit voxel key")
     idx = indices.long()
-    keys = pack_keys(idx, spatial_shape)
+    shifted = torch.cat([idx[:, :1], idx[:, 1:] + margin], 1)
+    keys = pack_keys(shifted, dims)
     sorted_keys, order = torch.sort(keys)
-    shape = torch.tensor([int(s) for s in spatial_shape], device=device)
+    d = deltas[search]
+    key_delta = (d[:, 0] * dims[1] + d[:, 1]) * dims[2] + d[:, 2]  # [H]
 
-    d = deltas[search]  # [H, 3]
-    nb = idx[None, :, 1:] + d[:, None, :]  # [H, N, 3]
-    inside = ((nb >= 0) & (nb < shape)).all(-1)
-    sx, sy, sz = (int(s) for s in spatial_shape)
-    nkeys = ((idx[None, :, 0] * sx + nb[..., 0]) * sy + nb[..., 1]) * sz + nb[..., 2]
-    nkeys = torch.where(inside, nkeys, torch.full_like(nkeys, -1))
-    pos = torch.searchsorted(sorted_keys, nkeys).clamp_(max=max(n - 1, 0))
-    if n > 0:
-        found = inside & (sorted_keys[pos] == nkeys)
-    else:
-        found = inside
-    h, p = found.nonzero(as_tuple=True)  # sorted by offset, then by output row
-    q = order[pos[h, p]]
+    # Queries in sorted-key order stay sorted per offset: cache-friendly binary searches, and
+    # pairs come out ordered by voxel key (spatially coherent gathers).
+    queries = sorted_keys[None, :] + key_delta[:, None]  # [H, N]
+    pos = torch.searchsorted(sorted_keys, queries)
+    pos.clamp_(max=max(n - 1, 0))
+    found = sorted_keys[pos] == queries if n > 0 else torch.zeros_like(queries, dtype=torch.bool)
+    h, i = found.nonzero(as_tuple=True)
+    p_rows = order[i]  # output voxel of offset search[h]
+    q_rows = order[pos[h, i]]  # its neighbour p + d
     counts = torch.bincount(h, minlength=len(search)).tolist()
-    p_parts = torch.split(p, counts)
-    q_parts = torch.split(q, counts)
 
-    ins: List[Optional[torch.Tensor]] = [None] * kvol
-    outs: List[Optional[torch.Tensor]] = [None] * kvol
-    for j, k in enumerate(search):
-        ins[k], outs[k] = q_parts[j], p_parts[j]  # out[p] += W_k x[p + d_k]
-        if symmetric:
-            ins[kvol - 1 - k], outs[kvol - 1 - k] = p_parts[j], q_parts[j]  # out[q] += W_-k x[q - d_k]
-    empty = torch.zeros(0, dtype=torch.int64, device=device)
-    ins = [empty if t is None else t for t in ins]
-    outs = [empty if t is None else t for t in outs]
-    seg = [0]
-    for t in ins:
-        seg.append(seg[-1] + t.numel())
+    segments, start = [], 0
+    for j, c in enumerate(counts):
+        if c:
+            segments.append((search[j], start, start + c))  # out[p] += W_k x[p + d_k]
+        start += c
+    if symmetric:
+        total = start
+        start = 0
+        for j, c in enumerate(counts):
+            if c:  # the same pairs swapped: out[q] += W_{K-1-k} x[q - d_k]
+                segments.append((kvol - 1 - search[j], total + start, total + start + c))
+            start += c
+        in_idx = torch.cat([q_rows, p_rows])
+        out_idx = torch.cat([p_rows, q_rows])
+    else:
+        in_idx, out_idx = q_rows, p_rows
     shape_list = [int(s) for s in spatial_shape]
     return KernelMap(
         kind="subm",
@@ -275,9 +289,9 @@ def build_subm_map(
         dilation=dil,
         n_in=n,
         n_out=n,
-        in_idx=torch.cat(ins),
-        out_idx=torch.cat(outs),
-        seg=seg,
+        in_idx=in_idx,
+        out_idx=out_idx,
+        segments=segments,
         center=center,
         in_indices=indices,
         out_indices=indices,
@@ -343,9 +357,11 @@ def build_conv_map(
 
     by_k = torch.argsort(k_of, stable=True)  # group by offset, keep input order inside
     counts = torch.bincount(k_of, minlength=kvol).tolist()
-    seg = [0]
-    for c in counts:
-        seg.append(seg[-1] + c)
+    segments, start = [], 0
+    for k, c in enumerate(counts):
+        if c:
+            segments.append((k, start, start + c))
+        start += c
     return KernelMap(
         kind="conv",
         kernel_size=ks,
@@ -356,7 +372,7 @@ def build_conv_map(
         n_out=int(uniq.numel()),
         in_idx=i_in[by_k],
         out_idx=out_id[by_k],
-        seg=seg,
+        segments=segments,
         center=None,
         in_indices=indices,
         out_indices=out_indices,
