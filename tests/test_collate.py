@@ -98,3 +98,8 @@ def test_mix_prob_zero_still_draws_once_and_grid_size_recompute(monkeypatch):
     grid = torch.floor(batch["coord"] / 0.5).long()
     torch.testing.assert_close(batch["grid_coord"][:7], grid[:7] - grid[:7].min(0).values)
     torch.testing.assert_close(batch["grid_coord"][7:], grid[7:] - grid[7:].min(0).values)
+
+
+def test_shape_mismatch_names_the_key():
+    with pytest.raises(RuntimeError, match=r"'feat' with shapes \[\(3, 6\), \(2, 4\)\]"):
+        collate_fn([dict(feat=torch.zeros(3, 6)), dict(feat=torch.zeros(2, 4))])

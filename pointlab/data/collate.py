@@ -29,7 +29,7 @@ def _offset_to_count(offset: torch.Tensor) -> torch.Tensor:
     return torch.diff(offset, prepend=offset.new_zeros(1))
 
 
-def collate_fn(batch, _path: str = "batch"):
+def collate_fn(batch):
     """Collate a list of samples (val/test loaders; first step of :func:`point_collate_fn`).
 
     Recursive on the first element's type: tensor → ``cat`` along dim 0; str → list;
@@ -43,6 +43,11 @@ def collate_fn(batch, _path: str = "batch"):
     Returns:
         the batched structure (e.g. a dict with ``coord`` [ΣN, 3], ``offset`` [B]).
     """
+    return _collate(batch, "batch")
+
+
+def _collate(batch, _path: str):
+    """:func:`collate_fn` with the position inside the sample (for error messages)."""
     if not isinstance(batch, Sequence):
         raise TypeError(f"collate_fn expects a list of samples, got {type(batch).__name__}")
     if len(batch) == 0:
@@ -60,7 +65,7 @@ def collate_fn(batch, _path: str = "batch"):
         return torch.cat([torch.tensor(item) for item in batch])
     if isinstance(first, Sequence):
         samples = [list(item) + [torch.tensor([item[0].shape[0]])] for item in batch]
-        out = [collate_fn(list(field), f"{_path}[{i}]") for i, field in enumerate(zip(*samples))]
+        out = [_collate(list(field), f"{_path}[{i}]") for i, field in enumerate(zip(*samples))]
         out[-1] = torch.cumsum(out[-1], dim=0).int()
         return out
     if isinstance(first, Mapping):
@@ -73,7 +78,7 @@ def collate_fn(batch, _path: str = "batch"):
             if "offset" in key:
                 out[key] = torch.cumsum(torch.cat([_offset_to_count(v) for v in values]), dim=0)
             else:
-                out[key] = collate_fn(values, f"'{key}'")
+                out[key] = _collate(values, f"'{key}'")
         return out
     return default_collate(batch)
 
