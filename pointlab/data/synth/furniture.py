@@ -50,6 +50,18 @@ def U(rng, lo, hi):
     return float(rng.uniform(lo, hi))
 
 
+def item_top(item: Item) -> float:
+    """Highest z of an item's rectangles and frusta (its pose offset included)."""
+    top = 0.0
+    for p in item.parts:
+        for prim in p.prims:
+            if isinstance(prim, Rect):
+                top = max(top, float(prim.origin[2] + max(0.0, prim.u[2]) + max(0.0, prim.v[2])))
+            elif isinstance(prim, Frustum):
+                top = max(top, prim.z1)
+    return top + float(item.offset[2])
+
+
 def _legs(w, d, h, t, inset=0.02):
     """Four square legs of side ``t`` under a w×d top, from z 0 to h."""
     xs = (-w / 2 + inset, w / 2 - inset - t)
@@ -252,13 +264,13 @@ def build_dresser(rng, tv=False, mirror=False):
     items = [Item("dresser", [Part(body + fronts, mat), Part(handles, "metal")], "dresser")]
     top = h
     if tv:
-        items.append(_tv_item(rng, h, -d / 2 + 0.12, foot=True))
-        top = h + 0.7
+        items.append(_tv_item(rng, h, -d / 2 + 0.14, foot=True, w=min(w, U(rng, 0.7, 1.1))))
+        top = item_top(items[-1])
     if mirror and not tv:
         mw, mh = min(w * 0.8, U(rng, 0.5, 1.0)), U(rng, 0.6, 0.9)
         z0 = h + U(rng, 0.1, 0.3)
         items.append(_mirror_item(rng, mw, mh, z0, -d / 2))
-        top = z0 + mh
+        top = item_top(items[-1])
     return Group(w, d, top, items, solid=True)
 
 
@@ -286,7 +298,9 @@ def lamp_item(rng, z0=0.0, table=True):
 
 
 def build_floor_lamp(rng):
-    return Group(0.35, 0.35, 1.9, [lamp_item(rng, 0.0, table=False)])
+    lamp = lamp_item(rng, 0.0, table=False)
+    radius = max(prim.r0 for prim in lamp.parts[1].prims)  # the shade is the widest part
+    return Group(2 * radius + 0.02, 2 * radius + 0.02, item_top(lamp), [lamp])
 
 
 def build_bookshelf(rng, kind="bookshelf", books=True):
@@ -324,11 +338,13 @@ def build_bookshelf(rng, kind="bookshelf", books=True):
 
 
 # ---------------------------------------------------------------- kitchen and bathroom
-def _sink_item(rng, top, y, name="sink", w=None, d=None):
+def _sink_item(rng, top, y, name="sink", w=None, d=None, back=None):
+    """Basin (open tray) with its rim at ``top`` centred at (0, y), and a faucet behind it that
+    stays in front of ``back`` (the group's back plane)."""
     w = w or U(rng, 0.4, 0.6)
     d = d or U(rng, 0.35, 0.45)
     basin = tray((-w / 2, y - d / 2, top - U(rng, 0.14, 0.2)), (w / 2, y + d / 2, top + 0.015), 0.02)
-    fy = y - d / 2 - 0.05
+    fy = y - d / 2 - 0.05 if back is None else max(y - d / 2 - 0.05, back + 0.02)
     faucet = [Frustum((0, fy), top, top + 0.25, 0.015, 0.015)] + box((-0.015, fy, top + 0.22), (0.015, fy + 0.15, top + 0.25))
     return Item("sink", [Part(basin, "ceramic"), Part(faucet, "metal")], name), (w, d)
 
@@ -347,7 +363,7 @@ def build_counter(rng, w=None, sink=True):
     sink_item = None
     if sink:
         sx = U(rng, -w / 2 + 0.5, w / 2 - 0.5)
-        sink_item, (sw, sd) = _sink_item(rng, h, 0.02, "sink")
+        sink_item, (sw, sd) = _sink_item(rng, h, 0.02, "sink", back=-d / 2)
         sink_item.offset = (sx, 0.0, 0.0)
         holes = [((sx - sw / 2 + w / 2) / w, (sx + sw / 2 + w / 2) / w, (0.02 - sd / 2 + d / 2) / d, (0.02 + sd / 2 + d / 2) / d)]
     top_face = Rect((-w / 2, -d / 2, h), (w, 0, 0), (0, d, 0), holes=holes)
@@ -365,14 +381,14 @@ def build_vanity(rng, mirror=True):
         w, d, h = U(rng, 0.6, 1.2), U(rng, 0.45, 0.55), U(rng, 0.8, 0.88)
         body, fronts, handles = carcass(rng, w, d, h - 0.03, 2)
         items.append(Item("cabinet", [Part(body + fronts, "wood" if rng.random() < 0.5 else "paint"), Part(handles, "metal")], "bathroom cabinet"))
-        sink, (sw, sd) = _sink_item(rng, h, 0.03, "sink", w=min(0.5, w - 0.1))
+        sink, (sw, sd) = _sink_item(rng, h, 0.03, "sink", w=min(0.5, w - 0.1), back=-d / 2)
         holes = [((w - sw) / 2 / w, (w + sw) / 2 / w, (0.03 - sd / 2 + d / 2) / d, (0.03 + sd / 2 + d / 2) / d)]
         slab = [Rect((-w / 2, -d / 2, h), (w, 0, 0), (0, d, 0), holes=holes)] + box((-w / 2, -d / 2, h - 0.03), (w / 2, d / 2, h), skip=("+z", "-y"))
         items.append(Item("counter", [Part(slab, "ceramic")], "bathroom counter"))
         items.append(sink)
     else:
         w, d, h = U(rng, 0.5, 0.65), U(rng, 0.42, 0.5), U(rng, 0.8, 0.88)
-        sink, _ = _sink_item(rng, h, 0.0, "sink", w=w, d=d)
+        sink, _ = _sink_item(rng, h, 0.04, "sink", w=w, d=d - 0.08, back=-d / 2)
         sink.parts.append(Part([Frustum((0, -0.05), 0, h - 0.15, 0.1, 0.07)], "ceramic"))
         items.append(sink)
     top = h + 0.3
@@ -449,8 +465,8 @@ def build_tv_stand(rng, tv=True):
     items = [Item("tv_stand", [Part(body + fronts, "wood" if rng.random() < 0.6 else "dark"), Part(handles, "metal")], "tv stand")]
     top = h
     if tv:
-        items.append(_tv_item(rng, h, -d / 2 + 0.1, foot=True, w=min(w, U(rng, 0.8, 1.4))))
-        top = h + 1.0
+        items.append(_tv_item(rng, h, -d / 2 + 0.14, foot=True, w=min(w, U(rng, 0.8, 1.4))))
+        top = item_top(items[-1])
     return Group(w, d, top, items, solid=True)
 
 

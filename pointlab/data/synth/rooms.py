@@ -170,7 +170,7 @@ def _builder(name: str, rng, opts: dict, H: float) -> F.Group:
     if name == "shelf":
         return F.build_bookshelf(rng, kind="shelf", books=rng.random() < 0.6)
     if name == "chair":
-        return F.Group(0.55, 0.55, 0.95, [F.chair_item(rng, str(rng.choice(["chair", "office chair", "stool"])))])
+        return F.Group(0.62, 0.62, 0.95, [F.chair_item(rng, str(rng.choice(["chair", "office chair", "stool"])))])
     if name == "armchair":
         c = F.chair_item(rng, "armchair")
         return F.Group(0.9, 0.9, 0.95, [c])
