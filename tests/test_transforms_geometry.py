@@ -20,6 +20,7 @@ from pointlab.data.transforms import (
     RandomScale,
     RandomShift,
 )
+from pointlab.data.transforms import geometry
 from pointlab.data.transforms.geometry import _trilinear, elastic_distortion
 
 COORD = np.array([[0.0, 0.0, 1.0], [2.0, 4.0, 3.0], [1.0, 1.0, 2.0]], dtype=np.float32)
@@ -137,7 +138,8 @@ def test_jitters():
     np.testing.assert_allclose(out["coord"] - data["coord"], out["jitter"], atol=1e-6)
 
 
-def test_trilinear_equals_regular_grid_interpolator():
+def test_trilinear_equals_regular_grid_interpolator(monkeypatch):
+    monkeypatch.setattr(geometry, "_BLOCK", 64)  # several blocks per call
     rs = np.random.RandomState(1)
     for _ in range(30):
         dims = rs.randint(2, 12, 3)
