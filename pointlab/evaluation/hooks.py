@@ -177,3 +177,5 @@ class PreciseEvaluator(HookBase):
         # default_args are passed through as they are: the live model and cfg are not copied.
         tester = TESTERS.build(test_cfg, default_args=dict(cfg=cfg, model=trainer.model))
         self.result = tester.test()
+
+from pointlab.evaluation.insseg_hooks import InsSegEvaluator  # noqa: E402,F401  (registers the instance evaluator)

@@ -402,3 +402,5 @@ class SemSegTester(TesterBase):
             self.logger.info(f"Per-class IoU chart: {path}")
         except ImportError as e:
             self.logger.info(f"Skipped the per-class IoU chart: {e}")
+
+from pointlab.evaluation.insseg_tester import InsSegTester  # noqa: E402,F401  (registers the instance tester)
