@@ -177,6 +177,19 @@ def test_room_layout_objects_do_not_overlap():
     assert {"toilet", "sink", "bathtub", "shower_curtain", "mirror", "door"} <= plan.kinds()
 
 
+def test_furniture_stays_inside_the_room():
+    from pointlab.data.synth.rooms import ROOM_TYPES
+
+    structure = [KIND_NAMES.index(k) for k in ("wall", "door", "window", "floor", "ceiling")]
+    for i, room_type in enumerate(ROOM_TYPES):
+        plan = plan_room("structured3d", np.random.default_rng(i), None, room_type)
+        r = generate_room("structured3d", seed=np.random.default_rng(i), size=None, room_type=room_type, density=40)
+        W, D, H = plan.size
+        c = r["coord"][~np.isin(r["kind"], structure)]
+        excess = np.maximum.reduce([-c[:, 0], c[:, 0] - W, -c[:, 1], c[:, 1] - D, -c[:, 2], c[:, 2] - H])
+        assert excess.max() < 5e-3, (room_type, float(excess.max()))
+
+
 def test_plan_labels_equal_sampled_labels():
     for style, rt in (("scannet", "kitchen"), ("s3dis", "office"), ("structured3d", "living_room")):
         rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
