@@ -222,14 +222,16 @@ class RandomFlip:
         self.p = p
 
     def __call__(self, data_dict):
-        for axis in (0, 1):
-            if np.random.rand() < self.p:
-                data_dict = dict(data_dict)
-                for key in ("coord", "normal"):
-                    if key in data_dict:
-                        arr = _copy(data_dict[key])
+        # the two draws come first; applying a flip draws nothing, so the order is the reference's
+        axes = [axis for axis in (0, 1) if np.random.rand() < self.p]
+        if axes:
+            data_dict = dict(data_dict)
+            for key in ("coord", "normal"):
+                if key in data_dict:
+                    arr = _copy(data_dict[key])
+                    for axis in axes:
                         arr[:, axis] = -arr[:, axis]
-                        data_dict[key] = arr
+                    data_dict[key] = arr
         return data_dict
 
 
