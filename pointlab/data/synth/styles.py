@@ -156,8 +156,11 @@ def holes_mask(style: Style, coord, instance, valid, rng) -> np.ndarray:
     if hi <= 0 or n == 0 or not valid.any():
         return keep
     k = int(rng.integers(lo, hi + 1))
-    centres = coord[np.flatnonzero(valid)[rng.integers(0, int(valid.sum()), k)]]
+    seeds = coord[np.flatnonzero(valid)[rng.integers(0, int(valid.sum()), k)]]
     radii = rng.uniform(*style.hole_radius, k)
+    # each patch is a union of three overlapping balls, so holes are blobs rather than circles
+    centres = (seeds[:, None, :] + rng.normal(0, 1, (k, 3, 3)) * radii[:, None, None] * 0.4).reshape(-1, 3)
+    radii = (radii[:, None] * rng.uniform(0.4, 0.8, (k, 3))).reshape(-1)
     for c, r in zip(centres, radii):
         near = np.flatnonzero((np.abs(coord[:, 0] - c[0]) < r) & (np.abs(coord[:, 1] - c[1]) < r))
         d2 = ((coord[near] - c) ** 2).sum(1)
