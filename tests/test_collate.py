@@ -36,7 +36,7 @@ def test_offsets_are_cumulative_ends():
     assert batch["condition"] == ["ScanNet"] * 3
     # instance ids are not re-indexed by plain collate
     samples = make((3, 4, 2))
-    torch.testing.assert_close(batch["instance"], torch.cat([s["instance"] for s in samples]))
+    assert torch.equal(batch["instance"], torch.cat([s["instance"] for s in samples]))
 
 
 def test_zero_point_samples_and_other_structures():
@@ -96,8 +96,8 @@ def test_mix_prob_zero_still_draws_once_and_grid_size_recompute(monkeypatch):
     batch = point_collate_fn(samples, mix_prob=1.0)
     assert batch["offset"].tolist() == [7, 9]
     grid = torch.floor(batch["coord"] / 0.5).long()
-    torch.testing.assert_close(batch["grid_coord"][:7], grid[:7] - grid[:7].min(0).values)
-    torch.testing.assert_close(batch["grid_coord"][7:], grid[7:] - grid[7:].min(0).values)
+    assert torch.equal(batch["grid_coord"][:7], grid[:7] - grid[:7].min(0).values)
+    assert torch.equal(batch["grid_coord"][7:], grid[7:] - grid[7:].min(0).values)
 
 
 def test_shape_mismatch_names_the_key():

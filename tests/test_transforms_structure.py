@@ -52,13 +52,13 @@ def test_collect_keys_offset_and_feat_order():
     assert set(out) == {"coord", "grid_coord", "segment", "name", "offset", "feat"}
     assert out["offset"].tolist() == [5] and out["offset"].dtype == torch.int64
     assert out["feat"].dtype == torch.float32 and out["feat"].shape == (5, 6)
-    torch.testing.assert_close(out["feat"][:, :3], data["color"])
-    torch.testing.assert_close(out["feat"][:, 3:], data["normal"].float())
+    assert torch.equal(out["feat"][:, :3], data["color"])
+    assert torch.equal(out["feat"][:, 3:], data["normal"].float())
     assert out["coord"] is data["coord"]
     out = Collect(keys="coord", feat_keys=("normal", "coord", "strength"))(data)
     assert set(out) == {"coord", "offset", "feat"} and out["feat"].shape == (5, 7)
-    torch.testing.assert_close(out["feat"][:, 3:6], data["coord"])
-    torch.testing.assert_close(out["feat"][:, 6], data["strength"])
+    assert torch.equal(out["feat"][:, 3:6], data["coord"])
+    assert torch.equal(out["feat"][:, 6], data["strength"])
     data["origin_coord"] = torch.zeros(8, 3)
     out = Collect(keys=("coord",), offset_keys_dict=dict(offset="coord", origin_offset="origin_coord"))(data)
     assert out["offset"].tolist() == [5] and out["origin_offset"].tolist() == [8]
