@@ -88,8 +88,8 @@ class _PromptNormBase(spconv.SparseModule):
     def _init_modulation(self, context_channels: int, num_features: int, zero_init: bool) -> None:
         if self.adaptive:
             self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(context_channels, 2 * num_features, bias=True))
-            if zero_init:
-                self.zero_init_modulation()
+        if zero_init:
+            self.zero_init_modulation()
 
     def zero_init_modulation(self) -> None:
         """Make the FiLM start as the identity (scale 0, shift 0)."""
