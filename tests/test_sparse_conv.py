@@ -64,6 +64,18 @@ def test_subm_matches_dense_conv3d(dtype, k, dil, bias):
     torch.testing.assert_close(y.features, at_sites(ref, x.indices), atol=tol, rtol=tol)
 
 
+def test_subm_sorted_lookup_path_matches_table_path(monkeypatch):
+    import pointlab.sparse.kernel_map as km
+
+    x = random_tensor(c=3, seed=11)
+    conv = randomize(SubMConv3d(3, 4, 3), torch.float64)
+    ref = conv(x).features
+    monkeypatch.setattr(km, "_TABLE_PER_VOXEL", 0)
+    monkeypatch.setattr(km, "_TABLE_MIN", 0)
+    x.indice_dict.clear()
+    torch.testing.assert_close(conv(x).features, ref)
+
+
 def test_subm_chunked_equals_unchunked(small_chunks):
     x = random_tensor(c=3)
     conv = randomize(SubMConv3d(3, 4, 3), torch.float64)

@@ -22,6 +22,8 @@ import torch
 __all__ = ["KernelMap", "Chunk", "pack_keys", "build_subm_map", "build_conv_map", "kernel_offsets"]
 
 _MAX_KEY = 1 << 62
+_TABLE_PER_VOXEL = 64  # dense look-up table when the occupied box has <= 64 cells per voxel
+_TABLE_MIN = 1 << 16
 
 
 def _triple(v, name: str) -> Tuple[int, int, int]:
@@ -179,9 +181,9 @@ class KernelMap:
             fill = crow[:-1].clone()
             for _, s0, s1 in pieces:
                 tt = t[s0:s1]
-                slot = fill[tt]
-                col[slot] = torch.arange(s0, s1, device=t.device)
-                fill[tt] = slot + 1
+                slot = fill.index_select(0, tt)
+                col.index_copy_(0, slot, torch.arange(s0, s1, device=t.device))
+                fill.index_copy_(0, tt, slot + 1)
             chunks.append(Chunk(a, b, pieces, crow, col, n_target))
         return chunks
 
@@ -241,27 +243,40 @@ def build_subm_map(
     search = list(range(kvol // 2)) if symmetric else list(range(kvol))
 
     # Pack with a margin of the kernel reach on every side: then key(p + d) = key(p) + key_delta(d)
-    # never wraps onto another voxel, and neighbours outside the grid simply are not found.
-    margin = deltas.abs().max(0).values if kvol > 0 else torch.zeros(3, dtype=torch.int64, device=device)
-    dims = [int(s) + 2 * int(m) for s, m in zip(spatial_shape, margin.tolist())]
-    if int(batch_size) * dims[0] * dims[1] * dims[2] >= _MAX_KEY:
-        raise ValueError(f"batch_size={batch_size} x grid {dims} does not fit a 62-bit voxel key")
+    # never wraps onto another voxel, and neighbours outside the occupied box are simply not found.
+    margin = deltas.abs().max(0).values
     idx = indices.long()
-    shifted = torch.cat([idx[:, :1], idx[:, 1:] + margin], 1)
-    keys = pack_keys(shifted, dims)
-    sorted_keys, order = torch.sort(keys)
+    lo = idx[:, 1:].min(0).values if n > 0 else torch.zeros(3, dtype=torch.int64, device=device)
+    hi = idx[:, 1:].max(0).values if n > 0 else torch.zeros(3, dtype=torch.int64, device=device)
+    dims = (hi - lo + 1 + 2 * margin).tolist()
+    nb = int(idx[:, 0].max()) + 1 if n > 0 else 1
+    volume = nb * dims[0] * dims[1] * dims[2]
+    if volume >= _MAX_KEY:
+        raise ValueError(f"{nb} batches x grid {dims} does not fit a 62-bit voxel key")
+    keys = pack_keys(torch.cat([idx[:, :1], idx[:, 1:] - lo + margin], 1), dims)
     d = deltas[search]
     key_delta = (d[:, 0] * dims[1] + d[:, 1]) * dims[2] + d[:, 2]  # [H]
 
-    # Queries in sorted-key order stay sorted per offset: cache-friendly binary searches, and
-    # pairs come out ordered by voxel key (spatially coherent gathers).
-    queries = sorted_keys[None, :] + key_delta[:, None]  # [H, N]
-    pos = torch.searchsorted(sorted_keys, queries)
-    pos.clamp_(max=max(n - 1, 0))
-    found = sorted_keys[pos] == queries if n > 0 else torch.zeros_like(queries, dtype=torch.bool)
-    h, i = found.nonzero(as_tuple=True)
-    p_rows = order[i]  # output voxel of offset search[h]
-    q_rows = order[pos[h, i]]  # its neighbour p + d
+    if volume <= max(_TABLE_PER_VOXEL * n, _TABLE_MIN) and n < (1 << 31):
+        # Dense grid of row numbers (int32): O(1) look-ups, no sort; pairs in input order.
+        table = torch.full((volume,), -1, dtype=torch.int32, device=device)
+        table.index_copy_(0, keys, torch.arange(n, dtype=torch.int32, device=device))
+        queries = keys[None, :] + key_delta[:, None]  # [H, N]
+        hit = table.index_select(0, queries.view(-1)).view(len(search), n)
+        found = hit >= 0
+        h, p_rows = found.nonzero(as_tuple=True)
+        q_rows = hit.masked_select(found).long()
+    else:
+        # Sparse grids: sort + binary search. Queries in sorted-key order stay sorted per offset
+        # (cache-friendly searches) and pairs come out in key order.
+        sorted_keys, order = torch.sort(keys)
+        queries = sorted_keys[None, :] + key_delta[:, None]  # [H, N]
+        pos = torch.searchsorted(sorted_keys, queries)
+        pos.clamp_(max=max(n - 1, 0))
+        found = sorted_keys[pos] == queries if n > 0 else torch.zeros_like(queries, dtype=torch.bool)
+        h, i = found.nonzero(as_tuple=True)
+        p_rows = order[i]  # output voxel of offset search[h]
+        q_rows = order.index_select(0, pos.masked_select(found))  # its neighbour p + d
     counts = torch.bincount(h, minlength=len(search)).tolist()
 
     segments, start = [], 0
