@@ -157,7 +157,7 @@ class PointTransformerV3(PointModule):
 
         self.embedding = Embedding(in_channels, enc_channels[0], norm_layer=bn_layer, act_layer=act_layer)
 
-        enc_rates = [x.item() for x in torch.linspace(0, drop_path, sum(enc_depths))]
+        enc_rates = [x.item() for x in torch.linspace(0, drop_path, sum(enc_depths), device="cpu")]
         self.enc = PointSequential()
         for s in range(n):
             rates = enc_rates[sum(enc_depths[:s]) : sum(enc_depths[: s + 1])]
@@ -183,7 +183,7 @@ class PointTransformerV3(PointModule):
                 self.enc.add(enc, name=f"enc{s}")
 
         if not enc_mode:
-            dec_rates = [x.item() for x in torch.linspace(0, drop_path, sum(dec_depths))]
+            dec_rates = [x.item() for x in torch.linspace(0, drop_path, sum(dec_depths), device="cpu")]
             self.dec = PointSequential()
             dec_channels = list(dec_channels) + [enc_channels[-1]]
             for s in reversed(range(n - 1)):
