@@ -367,3 +367,6 @@ class DefaultTrainer(TrainerBase):
             + f". Training stopped; {kept}. Likely fixes: lower the learning rate, set clip_grad, "
             "enable_amp=False, or check this batch's data for NaN/Inf."
         )
+
+
+from pointlab.engine import multi_dataset  # noqa: E402,F401  (registers MultiDatasetTrainer; imports DefaultTrainer from here)
