@@ -353,14 +353,28 @@ def build_conv_map(
     idx = indices.long()
     n = idx.shape[0]
     kvol = ks[0] * ks[1] * ks[2]
-    kap = kernel_offsets(ks, device) * torch.tensor(dil, device=device)  # [K, 3]
-    num = idx[:, None, 1:] + torch.tensor(pad, device=device) - kap[None]  # [N, K, 3]
+    out_shape_t = torch.tensor(out_shape, device=device)
     st_t = torch.tensor(st, device=device)
-    o = torch.div(num, st_t, rounding_mode="floor")
-    valid = ((num - o * st_t) == 0).all(-1) & (o >= 0).all(-1) & (o < torch.tensor(out_shape, device=device)).all(-1)
-    i_in, k_of = valid.nonzero(as_tuple=True)  # row-major: input order, then offset order
-    ov = o[i_in, k_of]
-    okeys = ((idx[i_in, 0] * out_shape[0] + ov[:, 0]) * out_shape[1] + ov[:, 1]) * out_shape[2] + ov[:, 2]
+    if ks == st and pad == (0, 0, 0) and dil == (1, 1, 1):
+        # Stride = kernel (the U-Nets): every input has exactly one offset, p % s, into p // s.
+        o = torch.div(idx[:, 1:], st_t, rounding_mode="floor")
+        kap = idx[:, 1:] - o * st_t
+        k_all = (kap[:, 0] * ks[1] + kap[:, 1]) * ks[2] + kap[:, 2]
+        inside = (o < out_shape_t).all(-1)  # dense conv drops a trailing partial window
+        if bool(inside.all()):
+            i_in, k_of, ov, b_in = torch.arange(n, device=device), k_all, o, idx[:, 0]
+        else:
+            i_in = inside.nonzero().squeeze(1)
+            k_of, ov, b_in = k_all[i_in], o[i_in], idx[i_in, 0]
+    else:
+        kap = kernel_offsets(ks, device) * torch.tensor(dil, device=device)  # [K, 3]
+        num = idx[:, None, 1:] + torch.tensor(pad, device=device) - kap[None]  # [N, K, 3]
+        o = torch.div(num, st_t, rounding_mode="floor")
+        valid = ((num - o * st_t) == 0).all(-1) & (o >= 0).all(-1) & (o < out_shape_t).all(-1)
+        i_in, k_of = valid.nonzero(as_tuple=True)  # row-major: input order, then offset order
+        ov = o[i_in, k_of]
+        b_in = idx[i_in, 0]
+    okeys = ((b_in * out_shape[0] + ov[:, 0]) * out_shape[1] + ov[:, 1]) * out_shape[2] + ov[:, 2]
     uniq, inv = torch.unique(okeys, return_inverse=True)
     first = torch.full((uniq.numel(),), okeys.numel(), dtype=torch.int64, device=device)
     first.scatter_reduce_(0, inv, torch.arange(okeys.numel(), device=device), reduce="amin")
