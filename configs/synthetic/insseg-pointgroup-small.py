@@ -1,0 +1,140 @@
+# Stage 2 of the synthetic two-stage PointGroup recipe: PG-v1m1 over the small SpUNet-v1m1 of stage 1
+# (configs/synthetic/semseg-spunet-v1m1-small-pg-stage1.py), on the built-in synthetic ScanNet rooms.
+#   pointlab train --config-file configs/synthetic/semseg-spunet-v1m1-small-pg-stage1.py   # stage 1
+#   pointlab train --config-file configs/synthetic/insseg-pointgroup-small.py              # stage 2
+# weight= points at stage 1's model_best.pth. CheckpointLoader(keywords="module.", replacement="module.")
+# is the reference PointGroup recipe: keys are not renamed, so the semantic model's backbone.* load
+# into PG's backbone, backbone.final.* (the stage-1 classifier) is dropped as unexpected, and
+# bias_head.* / seg_head.* are reported missing and keep their fresh initialisation.
+# weight=None trains PointGroup from scratch instead.
+_base_ = ["../_base_/default_runtime.py"]
+
+save_path = "exp/synthetic/insseg-pointgroup-small"
+weight = "exp/synthetic/semseg-spunet-v1m1-small-pg-stage1/model/model_best.pth"
+seed = 38873367
+num_worker = 1
+batch_size = 2
+mix_prob = 0
+enable_amp = False
+evaluate = True
+
+# written by `pointlab train` when data_root is absent (the same scenes as stage 1)
+synthetic_data = dict(dataset="scannet", scenes=16, seed=0, val_ratio=0.3, rooms_per_scene=1)
+
+class_names = [
+    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
+    "picture", "counter", "desk", "curtain", "refridgerator", "shower curtain", "toilet", "sink",
+    "bathtub", "otherfurniture",
+]
+num_classes = 20
+segment_ignore_index = (-1, 0, 1)
+grid_size = 0.05
+
+model = dict(
+    type="PG-v1m1",
+    backbone=dict(
+        type="SpUNet-v1m1",
+        in_channels=6,
+        num_classes=0,
+        base_channels=16,
+        channels=(16, 32, 64, 64, 64, 32, 32, 32),
+        layers=(1, 1, 1, 1, 1, 1, 1, 1),
+    ),
+    backbone_out_channels=32,
+    semantic_num_classes=num_classes,
+    semantic_ignore_index=-1,
+    segment_ignore_index=segment_ignore_index,
+    instance_ignore_index=-1,
+    cluster_thresh=1.5,
+    cluster_closed_points=300,
+    cluster_propose_points=100,
+    cluster_min_points=50,
+    voxel_size=grid_size,  # centres on the data's 5 cm grid: the ball radius is 7.5 cm
+)
+
+# 6 data passes in 2 evaluated epochs
+epoch = 6
+eval_epoch = 2
+optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.01)
+scheduler = dict(type="OneCycleLR", max_lr=optimizer["lr"], pct_start=0.1, anneal_strategy="cos",
+                 div_factor=10.0, final_div_factor=100.0)
+
+dataset_type = "ScanNetDataset"
+data_root = "data/synthetic_scannet"
+
+_val_keys = ("coord", "grid_coord", "segment", "instance", "origin_coord", "origin_segment", "origin_instance",
+             "instance_centroid", "bbox", "name")
+data = dict(
+    num_classes=num_classes,
+    ignore_index=-1,
+    names=class_names,
+    train=dict(
+        type=dataset_type,
+        split="train",
+        data_root=data_root,
+        transform=[
+            dict(type="CenterShift", apply_z=True),
+            dict(type="RandomRotate", angle=[-1, 1], axis="z", center=[0, 0, 0], p=0.5),
+            dict(type="RandomScale", scale=[0.9, 1.1]),
+            dict(type="RandomFlip", p=0.5),
+            dict(type="RandomJitter", sigma=0.005, clip=0.02),
+            dict(type="ChromaticAutoContrast", p=0.2, blend_factor=None),
+            dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
+            dict(type="ChromaticJitter", p=0.95, std=0.05),
+            dict(type="GridSample", grid_size=grid_size, hash_type="fnv", mode="train", return_grid_coord=True),
+            dict(type="SphereCrop", point_max=16000, mode="random"),
+            dict(type="CenterShift", apply_z=False),
+            dict(type="NormalizeColor"),
+            dict(type="InstanceParser", segment_ignore_index=segment_ignore_index, instance_ignore_index=-1),
+            dict(type="ToTensor"),
+            dict(type="Collect", keys=("coord", "grid_coord", "segment", "instance", "instance_centroid", "bbox"),
+                 feat_keys=("color", "normal")),
+        ],
+        test_mode=False,
+    ),
+    val=dict(
+        type=dataset_type,
+        split="val",
+        data_root=data_root,
+        transform=[
+            dict(type="CenterShift", apply_z=True),
+            dict(type="Copy", keys_dict={"coord": "origin_coord", "segment": "origin_segment", "instance": "origin_instance"}),
+            dict(type="GridSample", grid_size=grid_size, hash_type="fnv", mode="train", return_grid_coord=True),
+            dict(type="CenterShift", apply_z=False),
+            dict(type="NormalizeColor"),
+            dict(type="InstanceParser", segment_ignore_index=segment_ignore_index, instance_ignore_index=-1),
+            dict(type="ToTensor"),
+            dict(type="Collect", keys=_val_keys, feat_keys=("color", "normal"),
+                 offset_keys_dict=dict(offset="coord", origin_offset="origin_coord")),
+        ],
+        test_mode=False,
+    ),
+    test=dict(
+        type=dataset_type,
+        split="val",
+        data_root=data_root,
+        transform=[
+            dict(type="CenterShift", apply_z=True),
+            dict(type="Copy", keys_dict={"coord": "origin_coord", "segment": "origin_segment", "instance": "origin_instance"}),
+            dict(type="GridSample", grid_size=grid_size, hash_type="fnv", mode="train", return_grid_coord=True),
+            dict(type="CenterShift", apply_z=False),
+            dict(type="NormalizeColor"),
+            dict(type="InstanceParser", segment_ignore_index=segment_ignore_index, instance_ignore_index=-1),
+            dict(type="ToTensor"),
+            dict(type="Collect", keys=_val_keys, feat_keys=("color", "normal"),
+                 offset_keys_dict=dict(offset="coord", origin_offset="origin_coord")),
+        ],
+        test_mode=False,
+    ),
+)
+
+hooks = [
+    dict(type="CheckpointLoader", keywords="module.", replacement="module."),
+    dict(type="IterationTimer", warmup_iter=2),
+    dict(type="InformationWriter"),
+    dict(type="InsSegEvaluator", segment_ignore_index=segment_ignore_index, instance_ignore_index=-1),
+    dict(type="CheckpointSaver", save_freq=None),
+    dict(type="PreciseEvaluator", test_last=False),
+]
+
+test = dict(type="InsSegTester", segment_ignore_index=segment_ignore_index, instance_ignore_index=-1, verbose=False)
