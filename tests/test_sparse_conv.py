@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 import pointlab.sparse.functional as spf
 from pointlab.sparse import (
+    Identity,
     SparseConv3d,
     SparseConvTensor,
     SparseInverseConv3d,
@@ -234,6 +235,7 @@ def test_sequential_names_and_feature_modules():
 
     named = SparseSequential(OrderedDict(conv=SubMConv3d(3, 4, 3), norm=torch.nn.LayerNorm(4)))
     assert list(named.state_dict())[:2] == ["conv.weight", "conv.bias"]
+    assert Identity()(y) is y and len(Identity().state_dict()) == 0
 
 
 def test_deterministic_across_runs_and_threads():

@@ -9,7 +9,7 @@ from torch import nn
 from .conv import SparseModule
 from .tensor import SparseConvTensor
 
-__all__ = ["SparseSequential"]
+__all__ = ["SparseSequential", "Identity"]
 
 
 class SparseSequential(SparseModule):
@@ -64,4 +64,14 @@ class SparseSequential(SparseModule):
                 x = x.replace_feature(module(x.features))
             else:
                 x = module(x)
+        return x
+
+
+class Identity(SparseModule):
+    """spconv's ``Identity``: returns its input (a :class:`SparseConvTensor` or anything) unchanged."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
         return x
