@@ -194,3 +194,18 @@ def test_registered_class():
 
     assert MODELS.get("PT-v3m1") is PointTransformerV3
     assert isinstance(build_model(SMALL).dec.dec1.up, SerializedUnpooling)
+
+
+@pytest.mark.parametrize("path,classes", [("scannet", 20), ("s3dis", 13), ("structured3d", 25), ("synthetic", 20)])
+def test_configs_build(path, classes):
+    from pathlib import Path
+
+    from pointlab.config import Config
+
+    root = Path(__file__).resolve().parents[1] / "configs" / path
+    name = "semseg-pt-v3m1-small.py" if path == "synthetic" else "semseg-pt-v3m1-0-base.py"
+    cfg = Config.fromfile(str(root / name))
+    m = _meta(cfg.model)
+    assert cfg.data.num_classes == classes and m.seg_head.out_features == classes
+    if path != "synthetic":
+        assert _count(m.backbone) == 46_166_272 and cfg.param_dicts == [dict(keyword="block", lr=0.0006)]

@@ -191,7 +191,7 @@ class SerializedAttention(PointModule):
         return point[key]
 
     def _attend(self, qkv: torch.Tensor, bias: torch.Tensor | None, key_mask: torch.Tensor | None) -> torch.Tensor:
-        """``qkv`` [n, K, 3C] → [n, K, C]; ``bias`` [n, H, K, K] additive; ``key_mask`` [n, K] bool."""
+        """``qkv`` [n, K, 3C] → [n, K, H, C/H]; ``bias`` [n, H, K, K] additive; ``key_mask`` [n, K] bool."""
         n, k, _ = qkv.shape
         h, c = self.num_heads, self.channels
         q, kk, v = qkv.view(n, k, 3, h, c // h).permute(2, 0, 3, 1, 4).unbind(0)
@@ -222,7 +222,7 @@ class SerializedAttention(PointModule):
                 mask = key_mask[:, None, None, :]
             out = F.scaled_dot_product_attention(q, kk, v, attn_mask=mask, dropout_p=self.drop_p, scale=self.scale)
             out = out.to(dtype)
-        return out.transpose(1, 2).reshape(n, k, c)
+        return out.transpose(1, 2)  # [n, K, H, d] (a view)
 
     def forward(self, point):
         if not self.enable_flash and not self.fixed_patch:
@@ -232,15 +232,17 @@ class SerializedAttention(PointModule):
         pad, unpad, cu_seqlens = self._layout(point, k)
         order = point["serialized_order"][self.order_index][pad]
         inverse = unpad[point["serialized_inverse"][self.order_index]]
-        qkv = self.qkv(point["feat"])[order]
+        # gather the C-wide features, not the 3C-wide qkv (row-wise linear: same values)
+        qkv = self.qkv(point["feat"][order])
         total = qkv.shape[0]
         if total % k == 0 and (cu_seqlens.numel() - 1) * k == total:
-            # every patch is full (always the case without flash/fixed patches)
+            # every patch is full (always the case without flash/fixed patches): read each point's
+            # row straight out of the [patches, K, H, d] result
             bias = self.rpe(self._rel_pos(point, order, k)) if self.rpe is not None else None
-            feat = self._attend(qkv.view(-1, k, 3 * c), bias, None).reshape(total, c)
+            out = self._attend(qkv.view(-1, k, 3 * c), bias, None)
+            feat = out[torch.div(inverse, k, rounding_mode="floor"), inverse % k].reshape(-1, c)
         else:
-            feat = self._ragged(point, qkv, order, cu_seqlens, k)
-        feat = feat[inverse]
+            feat = self._ragged(point, qkv, order, cu_seqlens, k)[inverse]
         feat = self.proj_drop(self.proj(feat))
         point["feat"] = feat
         return point
@@ -275,5 +277,5 @@ class SerializedAttention(PointModule):
                 g = point["grid_coord"][order[slots]].int()
                 bias = self.rpe(g.unsqueeze(2) - g.unsqueeze(1))
             res = self._attend(qkv[slots], bias, valid)
-            out[slots[valid]] = res[valid]
+            out[slots[valid]] = res[valid].reshape(-1, c)
         return out

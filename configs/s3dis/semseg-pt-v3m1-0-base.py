@@ -1,0 +1,159 @@
+# Point Transformer V3 (PT-v3m1) semantic segmentation on S3DIS, 13 classes: train on Areas 1-4 and 6,
+# validate and test on Area 5. Same keys and values as Pointcept's configs/s3dis/semseg-pt-v3m1-0-base.py
+# (unlike the SpUNet S3DIS config: 2 cm voxels and color + normal features).
+_base_ = ["../_base_/default_runtime.py"]
+
+# runtime
+batch_size = 12  # summed over all GPUs
+num_worker = 24
+mix_prob = 0.8
+empty_cache = False
+enable_amp = True
+
+# model
+model = dict(
+    type="DefaultSegmentorV2",
+    num_classes=13,
+    backbone_out_channels=64,
+    backbone=dict(
+        type="PT-v3m1",
+        in_channels=6,  # color (3) + normal (3)
+        order=("z", "z-trans", "hilbert", "hilbert-trans"),
+        stride=(2, 2, 2, 2),
+        enc_depths=(2, 2, 2, 6, 2),
+        enc_channels=(32, 64, 128, 256, 512),
+        enc_num_head=(2, 4, 8, 16, 32),
+        enc_patch_size=(1024, 1024, 1024, 1024, 1024),
+        dec_depths=(2, 2, 2, 2),
+        dec_channels=(64, 64, 128, 256),
+        dec_num_head=(4, 4, 8, 16),
+        dec_patch_size=(1024, 1024, 1024, 1024),
+        mlp_ratio=4,
+        qkv_bias=True,
+        qk_scale=None,
+        attn_drop=0.0,
+        proj_drop=0.0,
+        drop_path=0.3,
+        shuffle_orders=True,
+        pre_norm=True,
+        enable_rpe=False,
+        enable_flash=True,  # pointlab needs no flash-attn: same fixed patches through SDPA
+        upcast_attention=False,
+        upcast_softmax=False,
+        enc_mode=False,
+        pdnorm_bn=False,
+        pdnorm_ln=False,
+        pdnorm_decouple=True,
+        pdnorm_adaptive=False,
+        pdnorm_affine=True,
+        pdnorm_conditions=("ScanNet", "S3DIS", "Structured3D"),
+    ),
+    criteria=[
+        dict(type="CrossEntropyLoss", loss_weight=1.0, ignore_index=-1),
+        dict(type="LovaszLoss", mode="multiclass", loss_weight=1.0, ignore_index=-1),
+    ],
+)
+
+# schedule: 3000 data passes in 100 evaluated epochs of 30 passes each
+epoch = 3000
+optimizer = dict(type="AdamW", lr=0.006, weight_decay=0.05)
+scheduler = dict(
+    type="OneCycleLR",
+    max_lr=[0.006, 0.0006],  # [all other parameters, the "block" group below]
+    pct_start=0.05,
+    anneal_strategy="cos",
+    div_factor=10.0,
+    final_div_factor=1000.0,
+)
+# parameters whose name contains "block" (every transformer block) train with a 10x lower lr
+param_dicts = [dict(keyword="block", lr=0.0006)]
+
+# data
+dataset_type = "S3DISDataset"
+data_root = "data/s3dis"
+
+data = dict(
+    num_classes=13,
+    ignore_index=-1,
+    names=[
+        "ceiling", "floor", "wall", "beam", "column", "window", "door", "table", "chair",
+        "sofa", "bookcase", "board", "clutter",
+    ],
+    train=dict(
+        type=dataset_type,
+        split=("Area_1", "Area_2", "Area_3", "Area_4", "Area_6"),
+        data_root=data_root,
+        transform=[
+            dict(type="CenterShift", apply_z=True),
+            dict(type="RandomDropout", dropout_ratio=0.2, dropout_application_ratio=0.2),
+            dict(type="RandomRotate", angle=[-1, 1], axis="z", center=[0, 0, 0], p=0.5),
+            dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="x", p=0.5),
+            dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="y", p=0.5),
+            dict(type="RandomScale", scale=[0.9, 1.1]),
+            dict(type="RandomFlip", p=0.5),
+            dict(type="RandomJitter", sigma=0.005, clip=0.02),
+            # no ElasticDistortion in the PT-v3 S3DIS config
+            dict(type="ChromaticAutoContrast", p=0.2, blend_factor=None),
+            dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
+            dict(type="ChromaticJitter", p=0.95, std=0.05),
+            dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train", return_grid_coord=True),
+            dict(type="SphereCrop", sample_rate=0.6, mode="random"),
+            dict(type="SphereCrop", point_max=204800, mode="random"),
+            dict(type="CenterShift", apply_z=False),
+            dict(type="NormalizeColor"),
+            # no ShufflePoint: PT-v3 serializes the points itself
+            dict(type="ToTensor"),
+            dict(type="Collect", keys=("coord", "grid_coord", "segment"), feat_keys=("color", "normal")),
+        ],
+        test_mode=False,
+    ),
+    val=dict(
+        type=dataset_type,
+        split="Area_5",
+        data_root=data_root,
+        transform=[
+            dict(type="CenterShift", apply_z=True),
+            dict(type="Copy", keys_dict={"segment": "origin_segment"}),
+            dict(
+                type="GridSample",
+                grid_size=0.02,
+                hash_type="fnv",
+                mode="train",
+                return_grid_coord=True,
+                return_inverse=True,
+            ),
+            dict(type="CenterShift", apply_z=False),
+            dict(type="NormalizeColor"),
+            dict(type="ToTensor"),
+            dict(
+                type="Collect",
+                keys=("coord", "grid_coord", "segment", "origin_segment", "inverse"),
+                feat_keys=("color", "normal"),
+            ),
+        ],
+        test_mode=False,
+    ),
+    test=dict(
+        type=dataset_type,
+        split="Area_5",
+        data_root=data_root,
+        transform=[dict(type="CenterShift", apply_z=True), dict(type="NormalizeColor")],
+        test_mode=True,
+        test_cfg=dict(
+            voxelize=dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="test", return_grid_coord=True),
+            crop=None,
+            post_transform=[
+                dict(type="CenterShift", apply_z=False),
+                dict(type="ToTensor"),
+                dict(type="Collect", keys=("coord", "grid_coord", "index"), feat_keys=("color", "normal")),
+            ],
+            # 10 test-time augmentations: scales 0.9, 0.95, 1, 1.05, 1.1, first without and then
+            # with a flip of x and y
+            aug_transform=[
+                [dict(type="RandomScale", scale=[s, s])] + ([dict(type="RandomFlip", p=1)] if flip else [])
+                for flip in (False, True)
+                for s in (0.9, 0.95, 1, 1.05, 1.1)
+            ],
+        ),
+    ),
+)
