@@ -226,3 +226,46 @@ def test_unknown_hook_type_names_the_registry(tmp_path):
     cfg.hooks = [dict(type="CheckpointSaverr")]
     with pytest.raises(KeyError, match="CheckpointSaver"):
         DefaultTrainer(cfg)
+
+
+def test_precise_bn_recomputes_running_stats_as_a_plain_average(tmp_path):
+    from torch import nn
+
+    from pointlab.engine.hooks import update_bn_stats
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, momentum=0.01))
+    batches = [{"feat": torch.randn(16, 4) * (i + 1) + i} for i in range(5)]
+    model.eval()
+    n = update_bn_stats(model, batches, lambda b: model(b["feat"]))
+    assert n == 5 and not model.training and model[1].momentum == 0.01
+    with torch.no_grad():
+        outs = [model[0](b["feat"]) for b in batches]
+    torch.testing.assert_close(model[1].running_mean, torch.stack([o.mean(0) for o in outs]).mean(0))
+    torch.testing.assert_close(model[1].running_var, torch.stack([o.var(0) for o in outs]).mean(0))
+
+
+def test_precise_bn_hook_runs_before_the_evaluator(tmp_path):
+    from pointlab.registry import MODELS
+    from test_engine_toys import ToySeg
+
+    @MODELS.register_module("_EngineToySegBN", force=True)
+    class ToySegBN(ToySeg):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.net.insert(1, torch.nn.BatchNorm1d(16, momentum=0.01))
+
+    seen = []
+
+    @HOOKS.register_module("_EngineBNProbe", force=True)
+    class Probe(HookBase):
+        def after_epoch(self):
+            bn = self.trainer.model.net[1]
+            seen.append(int(bn.num_batches_tracked))
+            self.trainer.comm_info["current_metric_value"] = 0.0
+
+    cfg = toy_config(tmp_path / "run", evaluate=True, epoch=2, eval_epoch=2,
+                     model=dict(type="_EngineToySegBN", in_channels=4))
+    cfg.hooks = [dict(type="PreciseBN", num_iter=2), dict(type="_EngineBNProbe"), dict(type="CheckpointSaver")]
+    _train(cfg)
+    assert seen == [2, 2]  # statistics from exactly 2 batches, recomputed every epoch
+    assert "PreciseBN: BatchNorm statistics recomputed over 2 training batches" in (tmp_path / "run" / "train.log").read_text()

@@ -311,17 +311,20 @@ class DefaultTrainer(TrainerBase):
         if self.cfg.get("empty_cache_per_epoch") and self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def run_step(self) -> None:
-        """One micro-step: forward, backward, and every ``gradient_accumulation_steps`` an optimizer step."""
-        input_dict = self.comm_info["input_dict"]
+    def forward_batch(self, input_dict: dict) -> dict:
+        """Move ``input_dict``'s tensors to the device (in place) and run the model under the AMP settings."""
         for key, value in input_dict.items():
             if isinstance(value, torch.Tensor):
                 input_dict[key] = value.to(self.device, non_blocking=True)
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
+            return self.model(input_dict)
+
+    def run_step(self) -> None:
+        """One micro-step: forward, backward, and every ``gradient_accumulation_steps`` an optimizer step."""
         it = self.comm_info["iter"]
         if it % self.accum_steps == 0:
             self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
-            output_dict = self.model(input_dict)
+        output_dict = self.forward_batch(self.comm_info["input_dict"])
         loss = output_dict["loss"]
         self._check_finite(loss, output_dict)
         loss = loss.float() / self.accum_steps

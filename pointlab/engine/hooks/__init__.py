@@ -7,5 +7,7 @@ from pointlab.engine.hooks.default import (
     IterationTimer,
     ModelHook,
 )
+from pointlab.engine.hooks.precise_bn import PreciseBN, update_bn_stats
 
-__all__ = ["HookBase", "CheckpointLoader", "CheckpointSaver", "InformationWriter", "IterationTimer", "ModelHook"]
+__all__ = ["HookBase", "CheckpointLoader", "CheckpointSaver", "InformationWriter", "IterationTimer", "ModelHook", "PreciseBN",
+           "update_bn_stats"]
