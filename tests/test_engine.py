@@ -46,7 +46,8 @@ def test_train_writes_outputs_and_log_lines(tmp_path):
     out = tmp_path / "run"
     assert (out / "model" / "model_last.pth").is_file()
     assert not (out / "model" / "model_best.pth").exists()  # evaluate=False
-    assert (out / "config.py").is_file()
+    dumped = (out / "config.py").read_text()
+    assert "seed = 3" in dumped and "batch_size_per_gpu" not in dumped  # as given, without derived keys
     assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())
     ckpt = _load(out / "model" / "model_last.pth")
     assert ckpt["epoch"] == 4

@@ -124,19 +124,19 @@ class DefaultTrainer(TrainerBase):
         self.device = self.resolve_device()
         os.makedirs(osp.join(cfg.save_path, "model"), exist_ok=True)
         self.logger = get_root_logger(osp.join(cfg.save_path, "train.log"), file_mode="a" if cfg.get("resume") else "w")
+        self.logger.info("=> Loading config ...")
+        self.logger.info(f"Save path: {cfg.save_path}")
+        pretty = getattr(cfg, "pretty_text", None)
+        if pretty is not None:  # the config as given (before the derived per-process keys are added)
+            self.logger.info(f"Config:\n{pretty}")
+            if comm.is_main_process() and not cfg.get("resume"):
+                cfg.dump(osp.join(cfg.save_path, "config.py"))
         default_setup(cfg, self.device.type)
         self.max_epoch = cfg.eval_epoch
         self.best_metric_value = -math.inf
         self.accum_steps = int(cfg.get("gradient_accumulation_steps") or 1)
         if self.accum_steps < 1:
             raise ValueError(f"gradient_accumulation_steps must be ≥ 1, got {self.accum_steps}")
-        self.logger.info("=> Loading config ...")
-        self.logger.info(f"Save path: {cfg.save_path}")
-        pretty = getattr(cfg, "pretty_text", None)
-        if pretty is not None:
-            self.logger.info(f"Config:\n{pretty}")
-            if comm.is_main_process() and not cfg.get("resume"):
-                cfg.dump(osp.join(cfg.save_path, "config.py"))
         self.logger.info(f"Device: {self.device}; seed: {cfg.seed}")
         self.amp_enabled, self.amp_dtype = self.resolve_amp()
         self.logger.info("=> Building model ...")
