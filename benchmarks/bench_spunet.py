@@ -105,7 +105,22 @@ def run_case(case: str, repeats: int, threads: int, device: str) -> dict:
 
     timed()  # warm-up
     times = [timed() for _ in range(repeats)]
-    return dict(case=case, num_points=len(grid), times_s=[round(t, 4) for t in times], median_s=statistics.median(times), peak_rss_mb=_rss_mb(), rss_after_build_mb=rss_build, threads=threads, device=device)
+    return dict(
+        case=case, num_points=len(grid), times_s=[round(t, 4) for t in times], median_s=statistics.median(times),
+        peak_rss_mb=_rss_mb(), rss_after_build_mb=rss_build, threads=threads, device=device, dense_gflops=dense_gflops(),
+    )
+
+
+def dense_gflops(n: int = 1024, reps: int = 8) -> float:
+    """This machine's fp32 matmul throughput right now (180–230 GFLOP/s on 2 idle cores): shows contention."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
 def reference_times() -> dict:
@@ -131,7 +146,7 @@ def main() -> int:
     ref = reference_times()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     print(f"SpUNet-v1m1 full size (39.16 M params), {args.threads} threads, {args.device}, median of {args.repeats} after 1 warm-up")
-    print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s}")
+    print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s} {'matmul GF/s':>12s}")
     for case in args.cases.split(","):
         cmd = [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -144,9 +159,11 @@ def main() -> int:
         ratio = f"{r['median_s'] / rr['median_s']:6.2f}" if rr else "   n/a"
         print(
             f"{case:6s} {r['num_points']:7d} {r['median_s']:9.3f} {min(r['times_s']):7.3f} {r['peak_rss_mb']:12.0f}  "
-            f"{rr['median_s'] if rr else float('nan'):6.2f} {ratio} {rr['peak_rss_mb'] if rr else float('nan'):8.0f}"
+            f"{rr['median_s'] if rr else float('nan'):6.2f} {ratio} {rr['peak_rss_mb'] if rr else float('nan'):8.0f} "
+            f"{r.get('dense_gflops', float('nan')):12.0f}"
         )
     print("ratio = ours / reference (Pointcept + spconv 2.3.8 CPU); < 1 is faster. 'step' is compared with the reference's train (no optimizer step).")
+    print("matmul GF/s = dense fp32 throughput measured after the case (180-230 on 2 idle cores): far lower means a busy machine.")
     return 0
 
 
