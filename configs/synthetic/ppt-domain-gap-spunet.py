@@ -41,9 +41,9 @@ model = dict(
     num_classes=(25, 20, 13),
 )
 
-# 6 data passes of the first dataset per evaluated epoch (the others are sampled 1:1:1 alongside)
-epoch = 12
-eval_epoch = 2
+# one evaluated epoch of 6 data passes of the first dataset (the others are sampled 1:1:1 alongside)
+epoch = 6
+eval_epoch = 1
 optimizer = dict(type="AdamW", lr=0.005, weight_decay=0.01)
 scheduler = dict(type="OneCycleLR", max_lr=optimizer["lr"], pct_start=0.1, anneal_strategy="cos",
                  div_factor=10.0, final_div_factor=100.0)
