@@ -118,12 +118,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     data, exp = Path(args.data).resolve(), Path(args.exp).resolve()
     ensure_data(data, args.scenes, seed=0)
+    command = ("python tools/ppt_domain_gap.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     results = {}
     for name in args.variants:
         print(f"== {name}", flush=True)
         results[name] = run_variant(name, data, exp, args.options)
-    command = "python tools/ppt_domain_gap.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_report(results, Path(args.out), command.strip())
+        write_report(results, Path(args.out), command)  # after every run: a stopped study keeps its rows
     return 0
 
 
