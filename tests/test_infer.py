@@ -195,3 +195,32 @@ def test_infer_cli_reports_a_missing_weight(tiny, tmp_path, capsys):
     code = main(["infer", "--config-file", str(cfg_path), "--weight", str(tmp_path / "nope.pth"),
                  "--input", str(tmp_path / "a.ply"), "--output", str(tmp_path / "o")])
     assert code == 2 and "nope.pth" in capsys.readouterr().err
+
+
+def test_progress_falls_back_to_plain_log_lines_off_a_terminal():
+    import logging
+
+    from pointlab.inference import _Progress
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())
+    log = logging.getLogger("pointlab")
+    log.addHandler(handler)
+    old_level = log.level
+    log.setLevel(logging.INFO)
+    try:
+        bar = _Progress("Predict room", enabled=True)  # pytest's stderr is not a terminal
+        assert bar.bar is None
+        bar.set_total(40)
+        for _ in range(40):
+            bar.update()
+        bar.close()
+        quiet = _Progress("Predict room", enabled=False)
+        quiet.set_total(5)
+        quiet.update(5)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+    assert records[0] == "Predict room: fragment 1/40" and records[-1] == "Predict room: fragment 40/40"
+    assert 8 <= len(records) <= 12  # about every 10 %, not one line per fragment
