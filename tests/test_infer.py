@@ -224,3 +224,35 @@ def test_progress_falls_back_to_plain_log_lines_off_a_terminal():
         log.setLevel(old_level)
     assert records[0] == "Predict room: fragment 1/40" and records[-1] == "Predict room: fragment 40/40"
     assert 8 <= len(records) <= 12  # about every 10 %, not one line per fragment
+
+
+@pytest.mark.slow
+def test_inverse_path_matches_the_tester(tmp_path):
+    """A test transform that grid-samples first (Copy origin_segment + GridSample(return_inverse)):
+    votes on the sampled points, labels for every raw point through ``inverse``, as the tester does."""
+    from pointlab.data.datasets import build_dataset
+    from pointlab.evaluation.testers import SemSegTester
+
+    cfg = _config(feat_keys=("color",), augs=1)
+    cfg["data"]["test"]["transform"] = [
+        dict(type="CenterShift", apply_z=True),
+        dict(type="Copy", keys_dict={"segment": "origin_segment"}),
+        dict(type="GridSample", grid_size=0.05, hash_type="fnv", mode="train", return_grid_coord=True, return_inverse=True),
+        dict(type="NormalizeColor"),
+    ]
+    weight = _weights(cfg, tmp_path / "w.pth")
+    predictor = Predictor(Config(cfg), weight, device="cpu", progress=False)
+    coord, color, _ = _cloud(n=300, seed=3)
+    scene = tmp_path / "data" / "val" / "s"
+    scene.mkdir(parents=True)
+    np.save(scene / "coord.npy", coord.astype(np.float32))
+    np.save(scene / "color.npy", color)
+    np.random.seed(7)
+    item = build_dataset(dict(cfg["data"]["test"], data_root=str(tmp_path / "data")))[0]
+    tester = SemSegTester(Config(dict(cfg, save_path=str(tmp_path), weight=weight)), model=predictor.model, test_loader=[item])
+    prob = tester.predict_scene(item["fragment_list"], len(item["segment"]), "s")
+    expected = prob.argmax(1).numpy()[item["inverse"]]
+    np.random.seed(7)
+    out = predictor.predict(coord, color=color)
+    assert len(item["segment"]) < len(coord) and out["segment"].shape == (len(coord),)
+    np.testing.assert_array_equal(out["segment"], expected)
