@@ -163,3 +163,19 @@ def test_history_from_tensorboard_events(tmp_path):
     np.testing.assert_allclose(h.iter_x[[0, -1]], [0.2, 2.0])
     np.testing.assert_allclose(h.epoch_values["val/mIoU"], [0.3, 0.6])
     assert h.iter_values["Lr"][0] == pytest.approx(0.01)
+
+
+def test_unoriented_normals_are_flipped_towards_the_centre_before_hiding_back_faces():
+    from pointlab.viz.render import _oriented
+
+    coord, labels = _room(n=3000)
+    rng = np.random.default_rng(1)
+    normal = np.zeros_like(coord)
+    normal[labels == 1, 2] = 1.0
+    normal[(labels != 1), 0] = 1.0
+    random_sign = normal * rng.choice([-1.0, 1.0], size=(len(coord), 1))
+    fixed = _oriented(coord, random_sign)
+    assert (fixed[labels == 1, 2] > 0).all()  # the floor faces up again: nothing hidden from above
+    outward = normal.copy()
+    outward[labels == 2] *= -1  # a few consistently oriented normals pointing away are kept as given
+    np.testing.assert_array_equal(_oriented(coord, outward), outward)

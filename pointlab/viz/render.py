@@ -132,7 +132,7 @@ def render_segmentation(
     if cull and idx.size >= 16:
         nrm = np.asarray(normal, dtype=np.float64)[idx] if normal is not None else _estimate_normals(p)
         if nrm is not None and normal is not None:
-            nrm = _unit(nrm)
+            nrm = _oriented(p, nrm)
 
     panels = [("Top-down", 0.0, 90.0, rgb), ("Oblique", -35.0, 50.0, rgb)]
     if color is not None:
@@ -157,10 +157,17 @@ def render_segmentation(
     return str(path)
 
 
-def _unit(normal: np.ndarray) -> np.ndarray:
-    """Given normals keep their orientation (scans point them to the side the sensor saw)."""
+def _oriented(p: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """Unit normals. Scanner/mesh normals point to the side that was seen and are kept; normals
+    that look unoriented (over a third facing away from the cloud's centre, e.g. PCA normals from
+    another tool) are flipped towards the centre, so hiding back faces does not drop random points."""
     norm = np.linalg.norm(normal, axis=1, keepdims=True)
-    return normal / np.where(norm > 0, norm, 1.0)
+    normal = normal / np.where(norm > 0, norm, 1.0)
+    towards = (p.min(0) + p.max(0)) / 2.0 - p
+    facing = np.einsum("ij,ij->i", normal, towards) >= 0
+    if facing.mean() < 2.0 / 3.0:
+        normal = np.where(facing[:, None], normal, -normal)
+    return normal
 
 
 def _legend(fig, lab, names, palette, right_edge, Patch):
