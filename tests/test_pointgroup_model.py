@@ -135,3 +135,32 @@ def test_proposals_from_known_offsets_and_logits():
     out = pointgroup_proposals(coord, bias, torch.zeros(len(owner), 5).index_fill_(1, torch.tensor([0]), 9.0), offset)
     assert out["pred_masks"].shape == (0, len(owner)) and out["pred_scores"].numel() == 0
     assert out["pred_classes"].dtype == torch.int64
+
+
+def test_over_a_ppt_backbone_in_backbone_mode():
+    """The PPT fine-tune recipe: PG-v1m1 over PPT-v1m1(backbone_mode=True) over SpUNet-v1m3."""
+    if "PPT-v1m1" not in MODELS.module_dict or "SpUNet-v1m3" not in MODELS.module_dict:
+        pytest.skip("PPT-v1m1 / SpUNet-v1m3 not available")
+    ppt = dict(type="PPT-v1m1", backbone=dict(
+        type="SpUNet-v1m3", in_channels=6, num_classes=0, base_channels=8, context_channels=16, channels=(8,) * 8,
+        layers=(1,) * 8, conditions=("ScanNet", "S3DIS", "Structured3D"), zero_init=False, norm_decouple=True,
+        norm_adaptive=True, norm_affine=True), criteria=[dict(type="CrossEntropyLoss", ignore_index=-1)],
+        backbone_out_channels=8, context_channels=16, conditions=("Structured3D", "ScanNet", "S3DIS"), template="[x]",
+        clip_model="ViT-B/16", class_name=("a", "b", "c"), valid_index=((0, 1), (0, 1, 2), (0,)), backbone_mode=True)
+    torch.manual_seed(0)
+    model = _small(backbone=ppt)
+    keys = list(model.state_dict())
+    assert "backbone.embedding_table.weight" in keys and any(k.startswith("backbone.backbone.conv_input") for k in keys)
+    g = torch.Generator().manual_seed(0)
+    n = 1500
+    cells = torch.stack(torch.meshgrid(*[torch.arange(24)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    grid = cells[torch.randperm(len(cells), generator=g)[:n]]
+    batch = dict(coord=grid.float() * 0.1, grid_coord=grid, feat=torch.randn(n, 6, generator=g), offset=torch.tensor([n]),
+                 condition=["ScanNet"], segment=torch.randint(0, 5, (n,), generator=g),
+                 instance=torch.randint(-1, 3, (n,), generator=g), instance_centroid=torch.zeros(n, 3))
+    out = model.train()(batch)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and model.bias_head[0].weight.grad is not None
+    with torch.no_grad():
+        out = model.eval()(batch)
+    assert out["pred_masks"].shape[1] == n

@@ -52,9 +52,9 @@ model = dict(
     voxel_size=grid_size,  # centres on the data's 5 cm grid: the ball radius is 7.5 cm
 )
 
-# 6 data passes in 2 evaluated epochs
-epoch = 6
-eval_epoch = 2
+# 9 data passes in 3 evaluated epochs
+epoch = 9
+eval_epoch = 3
 optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.01)
 scheduler = dict(type="OneCycleLR", max_lr=optimizer["lr"], pct_start=0.1, anneal_strategy="cos",
                  div_factor=10.0, final_div_factor=100.0)
