@@ -8,6 +8,7 @@ import torch
 
 from pointlab.models import build_model
 from pointlab.registry import MODELS
+from pointlab.structures import Point
 
 _REPO = Path(__file__).resolve().parents[1]
 # golden fixtures from the reference: $POINTLAB_FIXTURES, tests/fixtures, or the shared folder beside the repo
@@ -37,6 +38,30 @@ TINY_CONFIGS = {
         criteria=[dict(type="CrossEntropyLoss", ignore_index=-1), dict(type="LovaszLoss", mode="multiclass", ignore_index=-1)],
     ),
 }
+_TINY_V1M3 = dict(
+    type="SpUNet-v1m3", in_channels=6, num_classes=0, base_channels=8, context_channels=16, channels=(8, 8, 16, 16, 16, 16, 8, 8),
+    layers=(1, 1, 1, 1, 1, 1, 1, 1), zero_init=False, norm_decouple=True, norm_adaptive=True, norm_affine=True,
+)
+_CE = [dict(type="CrossEntropyLoss", ignore_index=-1)]
+TINY_CONFIGS.update({
+    "SpUNet-v1m3": dict(_TINY_V1M3, norm_adaptive=False),  # adaptive norms need PPT's context
+    "PPT-v1m1": dict(
+        type="PPT-v1m1", backbone=_TINY_V1M3, criteria=_CE, backbone_out_channels=8, context_channels=16,
+        class_embedding=torch.nn.functional.normalize(torch.randn(36, 32, generator=torch.Generator().manual_seed(0)), dim=1).numpy(),
+    ),
+    "PPT-v1m2": dict(type="PPT-v1m2", backbone=_TINY_V1M3, criteria=_CE, backbone_out_channels=8, context_channels=16, num_classes=(25, 20, 13)),
+    "PT-v3m1": dict(
+        type="PT-v3m1", in_channels=6, order=("z", "z-trans"), stride=(2, 2), enc_depths=(1, 1, 1), enc_channels=(8, 16, 16),
+        enc_num_head=(2, 2, 2), enc_patch_size=(16, 16, 16), dec_depths=(1, 1), dec_channels=(8, 16), dec_num_head=(2, 2),
+        dec_patch_size=(16, 16), drop_path=0.3, enable_flash=False,
+    ),
+    "PG-v1m1": dict(
+        type="PG-v1m1", backbone=dict(TINY_SPUNET, num_classes=0), backbone_out_channels=8, semantic_num_classes=5,
+        cluster_propose_points=3, cluster_min_points=2, voxel_size=0.02,
+    ),
+})
+# models whose parameters depend on the dataset condition (per-dataset norms/heads) run every condition
+CONDITIONS = ("ScanNet", "S3DIS", "Structured3D")
 
 
 def tiny_batch(sizes=(300, 200), grid=12, in_channels=6, num_classes=5, seed=0, device="cpu"):
@@ -48,11 +73,19 @@ def tiny_batch(sizes=(300, 200), grid=12, in_channels=6, num_classes=5, seed=0, 
         coords.append(torch.stack([flat // grid**2, (flat // grid) % grid, flat % grid], 1))
         segs.append(torch.randint(-1, num_classes, (n,), generator=g))
     grid_coord = torch.cat(coords)
+    segment = torch.cat(segs)
+    coord = grid_coord.float() * 0.02
+    instance = torch.where(segment > 1, grid_coord[:, 0] // 4, -1)  # slabs as instances (for PointGroup)
+    valid = instance >= 0
+    sums = torch.zeros(grid, 3).index_add_(0, instance[valid], coord[valid])
+    centroid = sums / torch.bincount(instance[valid], minlength=grid).clamp(min=1)[:, None]
     data = dict(
-        coord=grid_coord.float() * 0.02,
+        coord=coord,
         grid_coord=grid_coord,
         feat=torch.rand(len(grid_coord), in_channels, generator=g),
-        segment=torch.cat(segs),
+        segment=segment,
+        instance=instance,
+        instance_centroid=torch.where(valid[:, None], centroid[instance.clamp(min=0)], -torch.ones_like(coord)),
         offset=torch.tensor(sizes).cumsum(0),
     )
     return {k: v.to(device) for k, v in data.items()}
@@ -138,16 +171,19 @@ def test_registered_model_forward_backward(name):
         pytest.skip(f"no tiny config for registered model '{name}'; add one to TINY_CONFIGS")
     torch.manual_seed(0)
     model = build_model(TINY_CONFIGS[name]).train()
-    data = tiny_batch()
-    out = model(dict(data))
-    if isinstance(out, dict):
-        loss = out["loss"]
-        assert set(out) == {"loss"}
-    else:  # a backbone: per-point logits
-        assert out.shape == (500, 5)
-        loss = out.square().mean()
-    assert torch.isfinite(loss)
-    loss.backward()
+    for i, condition in enumerate(CONDITIONS):
+        if i > 0 and all(p.grad is not None for p in model.parameters() if p.requires_grad):
+            break  # the other conditions only matter for per-dataset norms/heads
+        out = model(dict(tiny_batch(), condition=[condition, condition]))
+        if isinstance(out, dict) and not isinstance(out, Point):
+            assert "loss" in out and "seg_logits" not in out  # training returns losses only
+            loss = out["loss"]
+        else:  # a backbone: per-point features (a tensor or a Point)
+            feat = out if isinstance(out, torch.Tensor) else out["feat"]
+            assert feat.shape[0] == 500
+            loss = feat.square().mean()
+        assert torch.isfinite(loss), condition
+        loss.backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
     bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
@@ -175,7 +211,7 @@ def test_segmentor_output_conventions(name):
 
 def test_condition_list_is_accepted_and_input_not_modified():
     model = build_model(TINY_CONFIGS["DefaultSegmentor"]).eval()
-    data = tiny_batch()
+    data = {k: v for k, v in tiny_batch().items() if k in ("coord", "grid_coord", "feat", "offset")}
     data["condition"] = ["ScanNet", "ScanNet"]
     with torch.no_grad():
         out = model(data)
