@@ -27,7 +27,7 @@ Runs on the CPU (as the reference's ``bfs_cluster``); tensors on another device 
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
@@ -212,8 +212,8 @@ def cluster_points(
     capped = degree > max_neighbours
     same = labels[i] == labels[j]
     si, sj = i[same], j[same]
-    graph = coo_matrix((np.ones(si.size, np.int8), (si, sj)), shape=(m, m)).tocsr()
-    n_comp, comp = connected_components(graph, directed=True, connection="weak")
+    graph = csr_matrix((np.ones(si.size, np.int8), (si, sj)), shape=(m, m))
+    n_comp, comp = connected_components(graph, directed=False)  # i<j pairs read as undirected edges
 
     exact_comp = np.zeros(n_comp, bool)
     exact_comp[comp[capped]] = True
