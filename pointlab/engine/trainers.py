@@ -108,7 +108,7 @@ class TrainerBase:
 
 @TRAINERS.register_module("DefaultTrainer")
 class DefaultTrainer(TrainerBase):
-    """Single-process (world size 1) or, later, one-process-per-GPU trainer.
+    """Single-process or one-process-per-GPU (DDP, see :mod:`pointlab.engine.launch`) trainer.
 
     Args:
         cfg: a prepared :class:`pointlab.config.Config` (from ``default_config_parser``); the
@@ -183,7 +183,11 @@ class DefaultTrainer(TrainerBase):
     def build_model(self) -> torch.nn.Module:
         model = MODELS.build(self.cfg.model)
         if self.cfg.get("sync_bn") and comm.get_world_size() > 1:
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            if self.device.type == "cpu":  # torch's SyncBatchNorm raises on CPU tensors (gloo)
+                self.logger.warning("sync_bn=True is ignored on CPU: torch's SyncBatchNorm needs GPUs; each of the "
+                                    f"{comm.get_world_size()} processes normalises with its own batch statistics")
+            else:
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.logger.info(f"Num params: {n_parameters}")
         model = model.to(self.device)
@@ -215,9 +219,10 @@ class DefaultTrainer(TrainerBase):
         if len(data) == 0:
             raise ValueError(f"the training dataset ({self.cfg.data.train.get('type')}) is empty; check "
                              f"data.train.data_root={self.cfg.data.train.get('data_root')!r} and split")
-        sampler = None
-        if comm.get_world_size() > 1:
-            sampler = torch.utils.data.distributed.DistributedSampler(data, seed=self.cfg.seed)
+        # A DistributedSampler also for one process: the global order of samples depends on (seed, epoch)
+        # only, so N processes with batch_size/N each see the same global batches as one process.
+        sampler = torch.utils.data.distributed.DistributedSampler(
+            data, num_replicas=comm.get_world_size(), rank=comm.get_rank(), shuffle=True, seed=self.cfg.seed)
         # Re-seeded every epoch (before_epoch), so shuffling and worker seeds depend on (seed, epoch) only.
         self._loader_generator = torch.Generator()
         self._loader_generator.manual_seed(self.cfg.seed)
@@ -225,13 +230,13 @@ class DefaultTrainer(TrainerBase):
         return torch.utils.data.DataLoader(
             data,
             batch_size=batch_size,
-            shuffle=sampler is None,
+            shuffle=False,
             sampler=sampler,
             num_workers=workers,
             collate_fn=partial(point_collate_fn, mix_prob=self.cfg.get("mix_prob", 0)),
             pin_memory=self.device.type == "cuda",
             worker_init_fn=partial(worker_init_fn, rank=comm.get_rank(), num_workers=workers),
-            drop_last=len(data) > batch_size,
+            drop_last=len(sampler) > batch_size,
             generator=self._loader_generator,
             persistent_workers=False,
         )
@@ -299,6 +304,33 @@ class DefaultTrainer(TrainerBase):
                                 "nothing left to train (raise epoch/eval_epoch to train longer)")
 
     # -- loop ---------------------------------------------------------------------------------
+    def train(self) -> None:
+        super().train()
+        self.report_skipped()
+
+    def report_skipped(self) -> dict:
+        """Log (and return) what was skipped: bad scenes (``skip_bad_scenes=True`` datasets, counted
+        over all processes and dataloader workers) and non-finite steps (``skip_nonfinite_loss=True``).
+
+        Returns:
+            ``{"scenes": {loader name: [scene paths]}, "steps": int}``.
+        """
+        scenes = {}
+        for name, loader in (("train", self.train_loader), ("val", self.val_loader)):
+            flags = getattr(getattr(loader, "dataset", None), "skipped_scene_flags", None)
+            if flags is None:
+                continue
+            flags = comm.all_reduce(flags.to(torch.int32), op="max").bool()
+            scenes[name] = [loader.dataset.data_list[i] for i in torch.nonzero(flags).flatten().tolist()]
+            if scenes[name] or loader.dataset.skip_bad_scenes:
+                self.logger.info(f"Skipped {len(scenes[name])} bad {name} scene(s) (skip_bad_scenes=True)"
+                                 + (": " + ", ".join(scenes[name][:20]) if scenes[name] else ""))
+        steps = int(comm.all_reduce(torch.tensor(getattr(self, "skipped_steps", 0)), op="max"))
+        if steps or self.cfg.get("skip_nonfinite_loss"):
+            self.logger.info(f"Skipped {steps} step(s) with a non-finite loss (skip_nonfinite_loss=True)")
+        self.skipped_report = dict(scenes=scenes, steps=steps)
+        return self.skipped_report
+
     def before_epoch(self) -> None:
         sampler = self.train_loader.sampler
         if hasattr(sampler, "set_epoch"):
@@ -326,7 +358,10 @@ class DefaultTrainer(TrainerBase):
             self.optimizer.zero_grad(set_to_none=True)
         output_dict = self.forward_batch(self.comm_info["input_dict"])
         loss = output_dict["loss"]
-        self._check_finite(loss, output_dict)
+        if not self._check_finite(loss, output_dict):  # skip_nonfinite_loss=True: no backward, no step
+            self.optimizer.zero_grad(set_to_none=True)
+            self.comm_info["model_output_dict"] = output_dict
+            return
         loss = loss.float() / self.accum_steps
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -355,9 +390,26 @@ class DefaultTrainer(TrainerBase):
             self.optimizer.step()
             self.scheduler.step()
 
-    def _check_finite(self, loss: torch.Tensor, output_dict: dict) -> None:
-        if bool(torch.isfinite(loss.detach()).all()):
-            return
+    def _check_finite(self, loss: torch.Tensor, output_dict: dict) -> bool:
+        """True for a finite loss on every process; False when the step is to be skipped
+        (``skip_nonfinite_loss=True``, logged and counted); otherwise raises FloatingPointError.
+
+        With several processes the verdict is reduced over all of them, so every process skips
+        or stops together (one process stopping alone would leave the others waiting forever).
+        """
+        local_bad = not bool(torch.isfinite(loss.detach()).all())
+        if not comm.any_process(local_bad):
+            return True
+        where = (f"epoch {self.epoch + 1}/{self.max_epoch}, iteration "
+                 f"{self.comm_info['iter'] + 1}/{len(self.train_loader)}")
+        if self.cfg.get("skip_nonfinite_loss"):
+            self.skipped_steps = getattr(self, "skipped_steps", 0) + 1
+            self.logger.warning(f"non-finite loss at {where}: step skipped (skip_nonfinite_loss=True; "
+                                f"{self.skipped_steps} skipped so far)")
+            return False
+        if not local_bad:
+            raise FloatingPointError(f"the loss is NaN/Inf on another process at {where}; training stopped "
+                                     "(see rank 0's log, or set skip_nonfinite_loss=True to skip such steps)")
         terms = {k: float(v.detach().float()) for k, v in output_dict.items()
                  if isinstance(v, torch.Tensor) and v.numel() == 1}
         names = self.comm_info["input_dict"].get("name")
@@ -368,7 +420,7 @@ class DefaultTrainer(TrainerBase):
             f"{self.comm_info['iter'] + 1}/{len(self.train_loader)}: {terms}"
             + (f" (scenes: {names})" if names is not None else "")
             + f". Training stopped; {kept}. Likely fixes: lower the learning rate, set clip_grad, "
-            "enable_amp=False, or check this batch's data for NaN/Inf."
+            "enable_amp=False, or check this batch's data for NaN/Inf (skip_nonfinite_loss=True skips such steps)."
         )
 
 
