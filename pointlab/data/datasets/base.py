@@ -10,7 +10,10 @@ On-disk layout and loading rules follow the reference (``pointcept/datasets/defa
   dtypes, NaN/Inf coordinates, 0 points or labels outside the class range raise
   :class:`SceneDataError` naming the scene and file, instead of failing later or training on garbage;
 * a missing/empty data root or split raises :class:`DataRootError` with the ``pointlab synth`` hint;
-* ``cache=True`` (Pointcept's shared-memory cache) is accepted and ignored, with one log line.
+* ``cache=True`` (Pointcept's shared-memory cache) is accepted and ignored, with one log line;
+* ``skip_bad_scenes=True`` (pointlab option, default off): a scene whose files cannot be read or
+  fail validation is logged, flagged in :attr:`DefaultDataset.skipped_scene_flags` (shared with
+  dataloader workers) and replaced by the next good scene; the trainer reports the count at the end.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from copy import deepcopy
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from pointlab.registry import DATASETS
@@ -78,6 +82,9 @@ class DefaultDataset(Dataset):
         cache: accepted for config compatibility and ignored (see module docstring).
         ignore_index: semantic label meaning "ignore" (−1 in every target config).
         loop: the dataset is repeated ``loop`` times (``len = scenes · loop``); forced to 1 in test mode.
+        skip_bad_scenes: False (default) → a corrupt/truncated/invalid scene raises
+            :class:`SceneDataError` naming the scene and file; True → it is logged, flagged and the
+            next good scene is returned instead (train/val samples only; test mode always raises).
 
     ``get_data(idx)`` returns ``coord`` float32 [N,3], ``color`` float32 [N,3] and ``normal`` float32
     [N,3] when present, ``segment``/``instance`` int32 [N] (−1 filled when absent), ``name``, ``split``,
@@ -107,6 +114,7 @@ class DefaultDataset(Dataset):
         cache=False,
         ignore_index=-1,
         loop=1,
+        skip_bad_scenes=False,
     ):
         super().__init__()
         self.data_root = data_root
@@ -141,6 +149,10 @@ class DefaultDataset(Dataset):
                 f"no scenes found for split {split!r} under {os.path.abspath(data_root)} "
                 f"(looked for {self._split_patterns()}). " + synth_hint(self.synth_style, data_root)
             )
+        self.skip_bad_scenes = bool(skip_bad_scenes)
+        # uint8 [scenes], 1 = skipped; in shared memory so dataloader workers' skips are seen here
+        self.skipped_scene_flags = (torch.zeros(len(self.data_list), dtype=torch.uint8).share_memory_()
+                                    if self.skip_bad_scenes else None)
         logger.info(
             "Totally %d x %d samples in %s %s set.", len(self.data_list), self.loop, os.path.basename(str(data_root)), split
         )
@@ -254,8 +266,32 @@ class DefaultDataset(Dataset):
 
     # -- samples --------------------------------------------------------------------------------
     def prepare_train_data(self, idx: int) -> dict:
-        """``transform(get_data(idx))`` (used for training and validation)."""
-        return self.transform(self.get_data(idx))
+        """``transform(get_data(idx))`` (used for training and validation).
+
+        With ``skip_bad_scenes=True`` a scene raising :class:`SceneDataError` is flagged and
+        logged, and the following scenes are tried in order (wrapping around).
+        """
+        if not self.skip_bad_scenes:
+            return self.transform(self.get_data(idx))
+        n = len(self.data_list)
+        for k in range(n):
+            scene = (idx + k) % n
+            try:
+                data = self.get_data(scene)
+            except SceneDataError as e:
+                if not self.skipped_scene_flags[scene]:
+                    logger.warning("skip_bad_scenes=True: skipping scene %s: %s", self._scene_path(scene), e)
+                self.skipped_scene_flags[scene] = 1
+                continue
+            return self.transform(data)
+        raise SceneDataError(f"{type(self).__name__}: all {n} scenes under {self.data_root} (split {self.split!r}) "
+                             "failed to load with skip_bad_scenes=True; see the warnings above for each file")
+
+    def skipped_scenes(self) -> list[str]:
+        """Paths of the scenes skipped so far (in this process and its dataloader workers)."""
+        if self.skipped_scene_flags is None:
+            return []
+        return [self.data_list[i] for i in torch.nonzero(self.skipped_scene_flags).flatten().tolist()]
 
     def prepare_test_data(self, idx: int) -> dict:
         """Fragments for test-time voting (spec 20-data §2.5).
