@@ -60,7 +60,7 @@ scheduler = dict(type="OneCycleLR", max_lr=optimizer["lr"], pct_start=0.1, annea
                  div_factor=10.0, final_div_factor=100.0)
 
 dataset_type = "ScanNetDataset"
-data_root = "data/synthetic_scannet"
+data_root = "data/synthetic_scannet_pg"  # its own folder: the main semseg job writes other scenes to data/synthetic_scannet
 
 _val_keys = ("coord", "grid_coord", "segment", "instance", "origin_coord", "origin_segment", "origin_instance",
              "instance_centroid", "bbox", "name")

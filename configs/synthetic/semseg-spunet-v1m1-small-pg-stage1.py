@@ -46,7 +46,7 @@ scheduler = dict(
 )
 
 dataset_type = "ScanNetDataset"
-data_root = "data/synthetic_scannet"
+data_root = "data/synthetic_scannet_pg"  # its own folder: the main semseg job writes other scenes to data/synthetic_scannet
 grid_size = 0.05
 
 data = dict(
