@@ -1,7 +1,7 @@
 """Full-size PT-v3m1 (ScanNet base config) on the SpUNet benchmark's synthetic room (0.02 m voxels).
 
 Usage:  python benchmarks/bench_ptv3.py [--threads 2] [--repeats 5] [--cases eval,train] [--device cpu]
-                                        [--flash 1] [--no-breakdown]
+                                        [--flash 1] [--attention sdpa|math] [--no-breakdown]
 
 Cases, each in a fresh subprocess (so peak RSS is per case), 1 warm-up then ``--repeats`` timed runs:
     eval   model.eval(), torch.no_grad(), forward without labels
@@ -12,6 +12,9 @@ Prints medians, peak RSS (ru_maxrss: includes imports, model build and scene gen
 reference measurement) and ratios to ``shared/fixtures/timings.json`` (Pointcept, CPU, non-flash
 attention with explicit softmax, spconv 2.3.8). ``--flash 0`` runs the reference's non-flash
 configuration (K = min(1024, smallest sample) — the same windows for one scene).
+``--attention math`` swaps in the reference's attention formula (explicit q·kᵀ, softmax, ·v on
+[patches, heads, K, K]) with everything else unchanged: the sdpa/math ratio measured in the same run
+conditions isolates the attention speed-up from machine load (this machine is shared).
 The breakdown (one extra instrumented forward per case) shows where forward time goes:
 serialization, embedding (stem conv), CPE (sparse conv + linear + norm, incl. kernel maps),
 attention (qkv, patches, SDPA, proj), MLP, norms, pooling, unpooling; train also shows backward.
@@ -109,8 +112,12 @@ def instrument(model, device):
     return timer
 
 
-def run_case(case: str, repeats: int, threads: int, device: str, flash: bool, breakdown: bool) -> dict:
+def run_case(case: str, repeats: int, threads: int, device: str, flash: bool, breakdown: bool, attention: str = "sdpa") -> dict:
     import torch
+
+    from pointlab.models.ptv3 import SerializedAttention
+
+    SerializedAttention.backend = attention
 
     torch.set_num_threads(threads)
     from bench_spunet import make_scene
@@ -162,7 +169,7 @@ def run_case(case: str, repeats: int, threads: int, device: str, flash: bool, br
     times = [timed() for _ in range(repeats)]
     peak = _rss_mb()
     result = dict(case=case, num_points=len(grid), times_s=[round(t, 4) for t in times], median_s=statistics.median(times),
-                  peak_rss_mb=peak, rss_after_build_mb=rss_build, threads=threads, device=device, flash=flash)
+                  peak_rss_mb=peak, rss_after_build_mb=rss_build, threads=threads, device=device, flash=flash, attention=attention)
     if device != "cpu":
         result["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     if breakdown:
@@ -191,22 +198,23 @@ def main() -> int:
     ap.add_argument("--cases", default="eval,train")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--flash", type=int, default=1, help="enable_flash of the config (1: the config's value)")
+    ap.add_argument("--attention", default="sdpa", choices=("sdpa", "math"), help="math: the reference's explicit-softmax formula")
     ap.add_argument("--no-breakdown", action="store_true")
     ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, args.repeats, args.threads, args.device, bool(args.flash), not args.no_breakdown)))
+        print(json.dumps(run_case(args.case, args.repeats, args.threads, args.device, bool(args.flash), not args.no_breakdown, args.attention)))
         return 0
 
     ref = reference_times()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    print(f"PT-v3m1 full size (46.17 M params), {args.threads} threads, {args.device}, enable_flash={bool(args.flash)}, "
+    print(f"PT-v3m1 full size (46.17 M params), {args.threads} threads, {args.device}, enable_flash={bool(args.flash)}, attention={args.attention}, "
           f"median of {args.repeats} after 1 warm-up")
     print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s} {'RSS ratio':>9s}")
     results = []
     for case in args.cases.split(","):
         cmd = [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats), "--threads", str(args.threads),
-               "--device", args.device, "--flash", str(args.flash)] + (["--no-breakdown"] if args.no_breakdown else [])
+               "--device", args.device, "--flash", str(args.flash), "--attention", args.attention] + (["--no-breakdown"] if args.no_breakdown else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             print(f"{case}: failed\n{proc.stderr[-3000:]}")
