@@ -166,3 +166,17 @@ def test_single_point_and_backward():
     out.sum().backward()
     assert out.shape == (1, 16) and m.patch_size == 1
     assert m.qkv.weight.grad is not None and torch.isfinite(p["feat"].grad).all()
+
+
+def test_fixed_patch_with_rpe_and_short_sample():
+    # ragged layout (a sample shorter than K) with RPE biases: SDPA's float mask vs the explicit softmax
+    p = _point((5, 40))
+    m = _attn(patch_size=16, fixed_patch=True, enable_rpe=True)
+    torch.nn.init.normal_(m.rpe.rpe_table, std=0.5)
+    with torch.no_grad():
+        a, b = _run(m, p), _run(m, p, "math")
+    assert torch.isfinite(a).all() and torch.allclose(a, b, atol=1e-5)
+    # without RPE the same layout equals the patch-wise oracle
+    m0 = _attn(patch_size=16, fixed_patch=True)
+    with torch.no_grad():
+        assert torch.allclose(_run(m0, p), _oracle(m0, p, 16), atol=1e-5)
