@@ -42,6 +42,7 @@ __all__ = [
     "convert_checkpoint",
     "rename_state_dict_keys",
     "load_weights",
+    "previous_good_checkpoint",
 ]
 
 DDP_PREFIX = "module."
@@ -238,13 +239,39 @@ def _find_placeholders(obj: Any, where: str = "") -> list[tuple[str, str]]:
     return []
 
 
+def previous_good_checkpoint(path: str | os.PathLike) -> tuple[Path, Any] | None:
+    """The newest other ``*.pth`` next to ``path`` that loads (weights-only), with its ``epoch``.
+
+    Used to name a fallback when ``path`` is unreadable; ``None`` when there is none.
+    """
+    path = Path(path)
+    try:
+        others = [p for p in path.parent.glob("*.pth") if p.is_file() and p.resolve() != path.resolve()]
+    except OSError:
+        return None
+    for p in sorted(others, key=lambda q: q.stat().st_mtime, reverse=True):
+        try:
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                obj = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception:  # unreadable too: look further back
+            continue
+        return p, obj.get("epoch") if isinstance(obj, Mapping) else None
+    return None
+
+
 def _corrupt(path: Path, err: BaseException) -> CheckpointError:
     size = path.stat().st_size if path.exists() else 0
+    good = previous_good_checkpoint(path)
+    if good is not None:
+        fallback = (f"The previous good checkpoint in that folder is '{good[0]}'"
+                    + (f" (epoch {good[1]})" if good[1] is not None else "")
+                    + ": pass weight=<that path> (with resume=True to continue training from it).")
+    else:
+        fallback = "No other readable checkpoint is in that folder."
     return CheckpointError(
         f"cannot read checkpoint '{path}' ({size} bytes): it is truncated, corrupt or not a torch checkpoint "
-        f"({type(err).__name__}: {str(err).splitlines()[0][:200]}). Re-copy or re-download it; a run that was "
-        "killed while saving leaves the previous file intact (pointlab saves atomically), so try model_last.pth "
-        "or an epoch_N.pth file."
+        f"({type(err).__name__}: {str(err).splitlines()[0][:200]}). {fallback} Re-copy or re-download the file; "
+        "pointlab itself saves atomically, so a killed run leaves the previous file intact."
     )
 
 
@@ -500,6 +527,7 @@ def load_weights(
     """
     p = _check_path(path)
     obj, placeholders = _load(p, allow_placeholders=True)
+    _warn_model_type(obj, model, p)
     if isinstance(obj, Mapping) and "state_dict" in obj:
         state_dict, epoch = obj["state_dict"], obj.get("epoch")
     elif isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
@@ -553,6 +581,22 @@ def load_weights(
         raise CheckpointError(f"strict loading of '{p}' failed:\n{report.table()}")
     _unwrap_load(model, to_load)
     return report
+
+
+def _warn_model_type(obj: Any, model: nn.Module, path: Path) -> None:
+    """Warn (before anything is loaded) when the checkpoint records another model type than ``model``'s."""
+    saved = obj.get("model_type") if isinstance(obj, Mapping) else None
+    if not isinstance(saved, str):
+        return
+    current = _model_type(_unwrap(model))
+    if saved != current:
+        import logging
+        import warnings
+
+        msg = (f"checkpoint '{path}' was saved from a {saved!r} model (pointlab {obj.get('pointlab_version', '?')}) "
+               f"but is being loaded into a {current!r} model; matching keys are loaded, check the report")
+        logging.getLogger("pointlab").warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _unwrap_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
