@@ -5,7 +5,7 @@ dataset) with different norms, jointly on ScanNet-, S3DIS- and Structured3D-styl
 (one dataset per batch, sampled 1:1:1), and each dataset alone; writes the per-domain val mIoU as a
 Markdown table and a PNG bar chart.
 
-    python tools/ppt_domain_gap.py [--out docs/ppt_domain_gap] [--data data/synthetic_ppt] [--variants ...]
+    python tools/ppt_domain_gap.py [--out exp/ppt_domain_gap/report] [--data data/synthetic_ppt] [--variants ...]
 
 Variants: joint-bn (one shared BatchNorm), joint-pdnorm (decoupled + adaptive PDNorm, PPT's setting),
 joint-pdnorm-decouple (decoupled, not adaptive), joint-ln (LayerNorm everywhere), and
@@ -109,7 +109,7 @@ def write_report(results: dict, out: Path, command: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO / "docs" / "ppt_domain_gap"), help="report path without suffix (.md/.png/.json)")
+    parser.add_argument("--out", default=str(REPO / "exp" / "ppt_domain_gap" / "report"), help="report path without suffix (.md/.png/.json)")
     parser.add_argument("--data", default=str(REPO / "data" / "synthetic_ppt"), help="synthetic data root (written if absent)")
     parser.add_argument("--exp", default=str(REPO / "exp" / "ppt_domain_gap"), help="run folders")
     parser.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "joint-pdnorm-decouple"], choices=list(VARIANTS))
