@@ -79,6 +79,7 @@ def write_report(results: dict, out: Path, command: str) -> None:
         present = [v for v in vals if v is not None]
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {sum(present) / len(present):.3f} | {r['steps']} | {r['seconds']:.0f} |")
     text = "\n".join(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(f"Per-domain val mIoU (last epoch).\n\n```\n{command}\n```\n\n{text}\n")
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     try:
