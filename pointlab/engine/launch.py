@@ -104,6 +104,8 @@ def _spawned_worker(local_rank: int, main_func, args, world_size: int, num_per_m
     os.environ.update(RANK=str(machine_rank * num_per_machine + local_rank), WORLD_SIZE=str(world_size),
                       LOCAL_RANK=str(local_rank), LOCAL_WORLD_SIZE=str(num_per_machine),
                       MASTER_ADDR=addr, MASTER_PORT=str(port))
+    if "OMP_NUM_THREADS" not in os.environ:  # share the cores between the processes, as torchrun does
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // num_per_machine))
     init_process_group_from_env()
     try:
         comm.synchronize()
