@@ -7,6 +7,8 @@ documented clear error (GridSample's ValueError naming the NaN/Inf rows). Everyt
 """
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -149,14 +151,25 @@ def test_nan_rows_without_dropout_always_raise_the_named_error():
         t(dict(coord=coord, segment=np.zeros(20, np.int32)))
 
 
-@pytest.mark.xfail(reason="ElasticDistortion on NaN or kilometre-wide clouds fails with numpy's own error "
-                          "(negative dimensions / array too big) instead of one naming the transform; "
-                          "reported to the transforms owner", strict=False)
 def test_elastic_distortion_on_nan_or_huge_extent_names_itself():
     t = build_transform(ELASTIC)
     coord = np.zeros((4, 3), np.float32)
     coord[1] = np.nan
-    with pytest.raises(ValueError, match="ElasticDistortion"):
+    random.seed(0)  # 0.844 < 0.95: the transform applies
+    with pytest.raises(ValueError, match="ElasticDistortion: 'coord' has 1 row"):
+        t(dict(coord=coord))
+    wide = np.zeros((4, 3), np.float32)
+    wide[1] = 1.0e5  # 100 km: a noise grid of ~1e17 cells
+    random.seed(0)
+    with pytest.raises(ValueError, match="ElasticDistortion: the cloud's extent"):
+        t(dict(coord=wide))
+
+
+def test_grid_sample_on_astronomical_coordinates_names_itself():
+    t = build_transform([dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train", return_grid_coord=True)])
+    coord = np.zeros((3, 3), np.float32)
+    coord[2] = 1e30
+    with pytest.raises(ValueError, match="GridSample: 'coord' reaches"):
         t(dict(coord=coord))
 
 

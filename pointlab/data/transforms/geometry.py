@@ -409,7 +409,14 @@ def elastic_distortion(coords: np.ndarray, granularity: float, magnitude: float)
 @TRANSFORMS.register_module()
 class ElasticDistortion:
     """With probability 0.95 (py-random) apply :func:`elastic_distortion` once per
-    ``(granularity, magnitude)`` pair of ``distortion_params``, in order."""
+    ``(granularity, magnitude)`` pair of ``distortion_params``, in order.
+
+    The noise grid spans the cloud's whole extent, so non-finite coordinates or an extent of
+    more than ``max_cells`` grid cells raise a ValueError naming the transform (instead of
+    numpy's "negative dimensions" / "array is too big" or a multi-GB allocation).
+    """
+
+    max_cells = 2**24  # 16.7M cells × 3 channels × 4 B = 200 MB of noise at most
 
     def __init__(self, distortion_params=None):
         self.distortion_params = [[0.2, 0.4], [0.8, 1.6]] if distortion_params is None else distortion_params
@@ -420,10 +427,28 @@ class ElasticDistortion:
                 coord = data_dict["coord"]
                 if len(coord) == 0:
                     return data_dict
+                self._check_extent(coord)
                 for granularity, magnitude in self.distortion_params:
                     coord = elastic_distortion(coord, granularity, magnitude)
                 data_dict = dict(data_dict, coord=coord)
         return data_dict
+
+    def _check_extent(self, coord):
+        finite = np.isfinite(coord).all(axis=1)
+        if not finite.all():
+            raise ValueError(
+                f"ElasticDistortion: 'coord' has {int((~finite).sum())} row(s) with NaN/Inf; "
+                f"drop or repair them before the transform pipeline"
+            )
+        extent = col_max(coord).astype(np.float64) - col_min(coord)
+        for granularity, _ in self.distortion_params:
+            cells = float(np.prod(extent // granularity + 3))
+            if cells > self.max_cells:
+                raise ValueError(
+                    f"ElasticDistortion: the cloud's extent {np.round(extent, 2).tolist()} m needs a noise grid of "
+                    f"{cells:.3g} cells at granularity {granularity} (limit {self.max_cells}); check the units "
+                    f"(millimetres?), crop the scene, or raise the granularity in distortion_params"
+                )
 
 
 __all__ = [

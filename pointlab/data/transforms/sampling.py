@@ -259,6 +259,14 @@ class GridSample:
             return self._empty(data_dict, coord)
         grid_size = np.array(self.grid_size)  # a 0-d float64 array: the division runs in float64
         scaled_coord = coord / grid_size
+        # int64 voxel indices (and the 21-bit packing downstream) need |coord / grid_size| < 2^62
+        too_far = float(np.abs(scaled_coord).max())
+        if too_far >= 2.0**62:
+            raise ValueError(
+                f"GridSample: 'coord' reaches {too_far * float(np.max(grid_size)):.3g} m, "
+                f"{too_far:.3g} voxels of {self.grid_size} from the origin; voxel indices overflow int64. "
+                f"Check the input's units or shift the cloud (e.g. CenterShift) before GridSample."
+            )
         grid_coord = np.floor(scaled_coord).astype(np.int64)
         min_coord = col_min(grid_coord)
         grid_coord -= min_coord
