@@ -85,3 +85,24 @@ def test_pdbatchnorm_keys_and_errors():
 def test_registry_builds_pdnorm():
     n = MODULES.build(dict(type="PDNorm", num_features=4, norm_layer="LN", conditions=("A", "B")))
     assert isinstance(n, PDNorm) and len(n.norm) == 2
+
+
+def test_fused_batchnorm_film_equals_norm_then_film_in_train_mode():
+    import copy
+
+    torch.manual_seed(0)
+    b = PDBatchNorm(6, context_channels=8, conditions=CONDS, adaptive=True, affine=True).train()
+    ref = copy.deepcopy(b)
+    x, ctx = torch.randn(50, 6), torch.randn(1, 8)
+    out = b(x, "S3DIS", ctx)
+    shift, scale = ref.modulation(ctx).chunk(2, dim=1)
+    expected = ref.bns[1](x) * (1 + scale) + shift
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert torch.allclose(b.bns[1].running_mean, ref.bns[1].running_mean) and torch.allclose(b.bns[1].running_var, ref.bns[1].running_var)
+    assert int(b.bns[1].num_batches_tracked) == int(ref.bns[1].num_batches_tracked) == 1
+    (out * torch.arange(6.0)).sum().backward()
+    (expected * torch.arange(6.0)).sum().backward()
+    for p, q in zip(b.parameters(), ref.parameters()):
+        assert (p.grad is None) == (q.grad is None)
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, atol=1e-4)

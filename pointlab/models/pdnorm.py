@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from pointlab import sparse as spconv
 from pointlab.registry import MODULES
@@ -72,6 +73,34 @@ def make_norm_factory(norm_layer, affine: bool = True) -> Callable[[int], nn.Mod
     if not callable(norm_layer):
         raise TypeError(f"PDNorm: norm_layer must be callable (C -> nn.Module) or 'BN'/'LN', got {norm_layer!r}")
     return norm_layer
+
+
+def _batch_norm_film(bn: nn.BatchNorm1d, feat: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``bn(feat) · (1 + scale) + shift`` for one context row, as one fused ``F.batch_norm`` call.
+
+    The FiLM folds into BatchNorm's affine (γ' = γ(1+s), β' = β(1+s) + t), so the adaptive norm costs
+    no extra [N, C] passes; statistics and running-buffer updates are exactly BatchNorm1d's.
+    """
+    s, t = 1.0 + scale[0], shift[0]
+    weight = bn.weight * s if bn.weight is not None else s
+    bias = bn.bias * s + t if bn.bias is not None else t
+    momentum = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:  # cumulative moving average
+            momentum = 1.0 / float(bn.num_batches_tracked)
+    use_batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
+    keep_running = not bn.training or bn.track_running_stats
+    return F.batch_norm(
+        feat,
+        bn.running_mean if keep_running else None,
+        bn.running_var if keep_running else None,
+        weight,
+        bias,
+        use_batch_stats,
+        momentum,
+        bn.eps,
+    )
 
 
 class _PromptNormBase(spconv.SparseModule):
@@ -117,9 +146,12 @@ class _PromptNormBase(spconv.SparseModule):
         if self.decouple:
             if resolve_condition(condition) is None:
                 raise ValueError(f"{type(self).__name__}(decouple=True) needs a condition (one of {self.conditions}); the input has none")
-            feat = self._select(condition)(feat)
+            norm = self._select(condition)
         else:
-            feat = self._select(None)(feat)
+            norm = self._select(None)
+        if self.adaptive and context is not None and context.shape[0] == 1 and type(norm) is nn.BatchNorm1d:
+            return _batch_norm_film(norm, feat, *self.modulation(context).chunk(2, dim=1))
+        feat = norm(feat)
         if self.adaptive:
             if context is None:
                 raise ValueError(
