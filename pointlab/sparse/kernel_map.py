@@ -175,8 +175,8 @@ class KernelMap:
             counts = torch.bincount(t, minlength=n_target)
             crow = torch.zeros(n_target + 1, dtype=torch.int64, device=t.device)
             torch.cumsum(counts, 0, out=crow[1:])
-            # Counting sort by target (a stable argsort, without sorting): a target occurs at most
-            # once per kernel offset, so each piece fills the next free slot of its rows.
+            # Counting sort by target (a stable argsort, without sorting): a target normally occurs
+            # at most once per kernel offset, so each piece fills the next free slot of its rows.
             col = torch.empty(b - a, dtype=torch.int64, device=t.device)
             fill = crow[:-1].clone()
             for _, s0, s1 in pieces:
@@ -184,6 +184,10 @@ class KernelMap:
                 slot = fill.index_select(0, tt)
                 col.index_copy_(0, slot, torch.arange(s0, s1, device=t.device))
                 fill.index_copy_(0, tt, slot + 1)
+            if not torch.equal(fill, crow[1:]):
+                # Duplicate voxels (e.g. scenes merged by collate mixing keep their own grids) put a
+                # target twice into one offset; the slots collided, so sort for real (same order).
+                col = torch.argsort(t, stable=True)
             chunks.append(Chunk(a, b, pieces, crow, col, n_target))
         return chunks
 
