@@ -270,3 +270,20 @@ def test_precise_bn_hook_runs_before_the_evaluator(tmp_path):
     _train(cfg)
     assert seen == [2, 2]  # statistics from exactly 2 batches, recomputed every epoch
     assert "PreciseBN: BatchNorm statistics recomputed over 2 training batches" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_resume_from_another_models_checkpoint_is_refused_before_loading(tmp_path):
+    from pointlab.engine.checkpoint import CheckpointError
+
+    _train(toy_config(tmp_path / "a", epoch=1, eval_epoch=1))
+    ckpt_path = tmp_path / "a" / "model" / "model_last.pth"
+    ckpt = _load(ckpt_path)
+    ckpt["state_dict"] = {f"{k}.renamed": v for k, v in ckpt["state_dict"].items()}  # another layout
+    torch.save(ckpt, tmp_path / "other.pth")
+    trainer = DefaultTrainer(toy_config(tmp_path / "b", epoch=1, eval_epoch=1, resume=True,
+                                        weight=str(tmp_path / "other.pth")))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(CheckpointError, match="resume=True continues a run of the same model.*without resume=True"):
+        trainer.train()
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # nothing was half-loaded

@@ -81,6 +81,23 @@ class CheckpointLoader(HookBase):
             )
         return None
 
+    def _check_same_model(self, weight, checkpoint):
+        """resume=True continues a run of the same model: refuse another model's checkpoint before
+        anything is copied (it would otherwise half-load and fail inside the optimizer state)."""
+        from pointlab.engine.checkpoint import CheckpointError, _model_type, rename_state_dict_keys
+
+        net = _unwrap(self.trainer.model)
+        saved, current = checkpoint.get("model_type"), _model_type(net)
+        # plain key names (no keywords renaming): a run resumes its own checkpoints
+        keys, own = set(rename_state_dict_keys(checkpoint["state_dict"])), set(net.state_dict())
+        if (saved and saved != current) or keys != own:
+            raise CheckpointError(
+                f"resume=True continues a run of the same model, but '{weight}' holds a "
+                f"{saved or 'different'} model ({len(own - keys)} of this {current}'s keys missing, "
+                f"{len(keys - own)} unexpected). To start from its weights (e.g. stage 2 of the "
+                f"PointGroup recipe) pass weight={weight} without resume=True."
+            )
+
     def before_train(self):
         logger = self.trainer.logger
         logger.info("=> Loading checkpoint & weight ...")
@@ -89,13 +106,16 @@ class CheckpointLoader(HookBase):
             logger.info("No weight given (weight=None): training from scratch")
             return
         _, load_checkpoint, load_weights = _checkpoint_api()
+        checkpoint = None
+        if self.trainer.cfg.get("resume"):
+            checkpoint = load_checkpoint(weight)
+            self._check_same_model(weight, checkpoint)
         logger.info(f"Loading weight at: {weight}")
         logger.info(f"Loading layer weights with keyword: {self.keywords}, replace keyword with: {self.replacement}")
         report = load_weights(_unwrap(self.trainer.model), weight, keywords=self.keywords,
                               replacement=self.replacement, strict=self.strict)
         logger.info(str(report))
-        if self.trainer.cfg.get("resume"):
-            checkpoint = load_checkpoint(weight)
+        if checkpoint is not None:
             logger.info(f"Resuming train at eval epoch: {checkpoint.get('epoch')}")
             self.trainer.load_training_state(checkpoint)
 
