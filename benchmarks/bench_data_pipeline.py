@@ -26,41 +26,14 @@ import tracemalloc  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from pointlab.config import Config  # noqa: E402
 from pointlab.data.transforms import Compose  # noqa: E402
 
-# configs/scannet/semseg-spunet-v1m1-0-base.py, data.train.transform
-SCANNET_TRAIN = [
-    dict(type="CenterShift", apply_z=True),
-    dict(type="RandomDropout", dropout_ratio=0.2, dropout_application_ratio=0.2),
-    dict(type="RandomRotate", angle=[-1, 1], axis="z", center=[0, 0, 0], p=0.5),
-    dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="x", p=0.5),
-    dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="y", p=0.5),
-    dict(type="RandomScale", scale=[0.9, 1.1]),
-    dict(type="RandomFlip", p=0.5),
-    dict(type="RandomJitter", sigma=0.005, clip=0.02),
-    dict(type="ElasticDistortion", distortion_params=[[0.2, 0.4], [0.8, 1.6]]),
-    dict(type="ChromaticAutoContrast", p=0.2, blend_factor=None),
-    dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
-    dict(type="ChromaticJitter", p=0.95, std=0.05),
-    dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train", return_grid_coord=True),
-    dict(type="SphereCrop", point_max=100000, mode="random"),
-    dict(type="CenterShift", apply_z=False),
-    dict(type="NormalizeColor"),
-    dict(type="ShufflePoint"),
-    dict(type="ToTensor"),
-    dict(type="Collect", keys=("coord", "grid_coord", "segment"), feat_keys=("color", "normal")),
-]
-
-# the same config's data.val.transform
-SCANNET_VAL = [
-    dict(type="CenterShift", apply_z=True),
-    dict(type="Copy", keys_dict={"segment": "origin_segment"}),
-    dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train", return_grid_coord=True, return_inverse=True),
-    dict(type="CenterShift", apply_z=False),
-    dict(type="NormalizeColor"),
-    dict(type="ToTensor"),
-    dict(type="Collect", keys=("coord", "grid_coord", "segment", "origin_segment", "inverse"), feat_keys=("color", "normal")),
-]
+# The transform lists of the reference SpUNet-v1m1 ScanNet config, read from the config file itself.
+_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "scannet", "semseg-spunet-v1m1-0-base.py")
+_DATA = Config.fromfile(_CONFIG).data
+SCANNET_TRAIN = list(_DATA.train.transform)
+SCANNET_VAL = list(_DATA.val.transform)
 
 
 def box_room(n_points: int, seed: int = 0, size=(5.0, 5.0, 3.0)) -> dict:
