@@ -1,10 +1,10 @@
 # The main job: a small SpUNet-v1m1 trained on the built-in synthetic ScanNet-style rooms,
 # evaluated after every epoch and tested (fragment voting) at the end, in minutes on a CPU.
 # Tip: on a busy CPU, OMP_NUM_THREADS=1 avoids thread thrashing.
-# Measured (OMP_NUM_THREADS=1, 2-core CPU, load average falling from 11 to 2 during the run): 576
-# iterations, val mIoU 0.191/0.414/0.416/0.530/0.541/0.538 after epochs 1-6 (best 0.541), test (fragment
-# voting) mIoU 0.563 / mAcc 0.679 / allAcc 0.883 over all 20 classes; 12.1 min wall including data
-# generation and the test. (epoch=36 reached only 0.487 val.)
+# Measured on a quiet 2-core CPU with the README command (default threads): 576 iterations, val mIoU
+# 0.228/0.359/0.428/0.524/0.546/0.541 after epochs 1-6 (best 0.546), test (fragment voting) mIoU 0.559 /
+# mAcc 0.675 / allAcc 0.882 over all 20 classes; 8 min 49 s wall including data generation and the test,
+# peak RSS 0.9 GB. (epoch=36 reached only 0.487 val.)
 #   pointlab train --config-file configs/synthetic/semseg-spunet-v1m1-small.py
 # The data is written to data_root on first use (see synthetic_data below).
 _base_ = ["../_base_/default_runtime.py"]
