@@ -13,17 +13,10 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Pointcept's ``tools/test.py`` arguments (the same as ``train``)."""
-    from pointlab.config import DictAction
+    """Pointcept's ``tools/test.py`` arguments: the same parser as ``train``."""
+    from pointlab.cli.train import add_arguments as add_launch_arguments
 
-    parser.add_argument("--config-file", required=True, metavar="FILE",
-                        help="config path (or Pointcept's shorthand dataset-configname)")
-    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine")
-    parser.add_argument("--num-machines", type=int, default=1)
-    parser.add_argument("--machine-rank", type=int, default=0)
-    parser.add_argument("--dist-url", default="auto", help="'auto' picks a free local port")
-    parser.add_argument("--options", nargs="+", action=DictAction, default=None, metavar="KEY=VALUE",
-                        help="config overrides, e.g. save_path=exp/x weight=exp/x/model/model_best.pth")
+    add_launch_arguments(parser)
 
 
 def _main_worker(cfg):
