@@ -173,6 +173,24 @@ def test_chunked_backward_equals_unchunked(monkeypatch):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("rows", [None, 5])
+def test_single_gradient_paths_equal_joint_backward(monkeypatch, rows):
+    """Frozen weights (grad of features only) and a first layer (grad of weights only) take their own
+    backward paths; each must give what the joint (shared-gather) backward gives."""
+    if rows is not None:
+        monkeypatch.setattr(spf, "_rows_for", lambda channels, dtype: rows)
+    for kmap, feat, conv in _maps_and_inputs():
+        g = torch.randn(kmap.n_out, conv.weight.shape[0], dtype=feat.dtype)
+        f = feat.clone().requires_grad_(True)
+        w = conv.weight.detach().clone().requires_grad_(True)
+        joint = torch.autograd.grad((spf.sparse_conv(f, w, None, kmap) * g).sum(), (f, w))
+        (only_x,) = torch.autograd.grad((spf.sparse_conv(f, w.detach(), None, kmap) * g).sum(), (f,))
+        (only_w,) = torch.autograd.grad((spf.sparse_conv(f.detach(), w, None, kmap) * g).sum(), (w,))
+        torch.testing.assert_close(only_x, joint[0])
+        torch.testing.assert_close(only_w, joint[1])
+        assert joint[1].abs().sum() > 0 and joint[0].abs().sum() > 0
+
+
 def test_backward_matches_dense_autograd():
     x = random_tensor(c=3, dtype=torch.float64, seed=5)
     conv = randomize(SubMConv3d(3, 4, 3, bias=True), torch.float64)
