@@ -134,3 +134,75 @@ def test_pipelines_pickle_for_dataloader_workers():
         out = seeded(lambda: t(room(300)), 0)
         ref = seeded(lambda: build_transform(cfg)(room(300)), 0)
         assert torch.equal(out["coord"], ref["coord"])
+
+
+def _plain_loop(transforms, data):
+    for t in transforms:
+        data = t(data)
+    return data
+
+
+def _assert_same(a, b, where):
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+        return
+    assert a.keys() == b.keys(), where
+    for k in a:
+        x, y = a[k], b[k]
+        assert type(x) is type(y), (where, k)
+        if isinstance(x, torch.Tensor):
+            x, y = x.numpy(), y.numpy()
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (where, k)
+        else:
+            assert x == y, (where, k)
+
+
+DEFERRED = [  # index transforms in a row, with row-key and plain transforms between them
+    TRAIN,
+    [dict(type="GridSample", grid_size=0.05, return_grid_coord=True, return_inverse=True, return_min_coord=True),
+     dict(type="ShufflePoint"), dict(type="SphereCrop", point_max=200, mode="center"), dict(type="NormalizeColor")],
+    [dict(type="GridSample", grid_size=0.05, return_displacement=True, project_displacement=True),
+     dict(type="SphereCrop", sample_rate=0.5), dict(type="RandomScale"), dict(type="ShufflePoint")],
+    [dict(type="ShufflePoint"), dict(type="Copy", keys_dict={"coord": "origin_coord"}), dict(type="ShufflePoint"),
+     dict(type="GridSample", grid_size=0.05, mode="test", return_grid_coord=True)],
+    [dict(type="SphereCrop", point_max=10_000), dict(type="ShufflePoint"), dict(type="CenterShift"),
+     dict(type="SphereCrop", point_max=100, mode="all")],
+    [dict(type="ShufflePoint"), dict(type="SphereCrop", point_max=300, mode="given"), dict(type="ShufflePoint")],
+]
+
+
+@pytest.mark.parametrize("cfg", range(len(DEFERRED)))
+@pytest.mark.parametrize("n", [0, 1, 1000])
+def test_compose_defers_gathers_with_the_plain_loops_results(cfg, n):
+    """Compose composes the row indices of GridSample/SphereCrop/ShufflePoint and gathers each
+    array once; outputs and random draws must equal the transforms applied one by one."""
+    t = build_transform(DEFERRED[cfg])
+    data = room(n, seed=cfg)
+    data["correspondence"] = np.where(np.arange(n) % 3 == 0, np.arange(n), -1)
+    data["index_valid_keys"] = ["coord", "color", "normal", "segment", "instance", "correspondence"]
+    data["superpoint"] = list(range(n))  # not listed: left alone by both
+    ref = seeded(lambda: _plain_loop(t.transforms, dict(data)), 4)
+    state = (np.random.get_state()[1].tobytes(), random.getstate())
+    out = seeded(lambda: t(dict(data)), 4)
+    assert (np.random.get_state()[1].tobytes(), random.getstate()) == state
+    _assert_same(out, ref, f"cfg {cfg}")
+
+
+def test_deferred_gather_is_applied_when_a_transform_reads_the_key():
+    from pointlab.data.transforms import ShufflePoint
+    from pointlab.data.transforms.sampling import defer_index, materialize_rows
+
+    data = dict(coord=np.arange(12.0).reshape(6, 2), segment=np.arange(6), index_valid_keys=["coord", "segment"])
+    pending = {}
+    step = defer_index(data, np.array([5, 4, 3, 2]), pending)
+    step = defer_index(step, np.array([0, 2]), pending)
+    assert step["segment"] is data["segment"] and pending["coord"] is pending["segment"]  # not gathered yet
+    out = materialize_rows(step, pending, ("segment",))
+    assert out["segment"].tolist() == [5, 3] and list(pending) == ["coord"]
+    out = materialize_rows(out, pending)
+    assert out["coord"].tolist() == [[10.0, 11.0], [6.0, 7.0]] and not pending
+    with pytest.raises(KeyError, match="ShufflePoint needs key 'coord'"):
+        ShufflePoint().call_deferred(dict(segment=np.arange(3)), {})

@@ -38,6 +38,8 @@ def _with_rgb(color: np.ndarray, rgb) -> np.ndarray:
 class NormalizeColor:
     """``color = color / 255``."""
 
+    row_keys = ("color",)  # the only per-point key read or written (see Compose)
+
     def __call__(self, data_dict):
         if "color" in data_dict:
             data_dict = dict(data_dict, color=data_dict["color"] / 255)

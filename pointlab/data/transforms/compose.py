@@ -3,11 +3,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from pointlab.data.transforms.sampling import materialize_rows
 from pointlab.registry import TRANSFORMS
 
 
 class Compose:
     """Apply transforms in order: ``data = t(data)`` for each ``t``.
+
+    Per-point arrays are gathered lazily across point-subsetting transforms: a transform with
+    ``call_deferred(data, pending)`` (GridSample, SphereCrop, ShufflePoint) records its row
+    index in ``pending`` instead of gathering every array; a transform with ``row_keys``
+    (e.g. CenterShift: ``("coord",)``) gets only those keys gathered; any other transform,
+    and the end of the pipeline, gets them all. The result is the same as the plain loop
+    (composed gathers pick the same elements; the random draws are unchanged).
 
     Args:
         cfg: a list of ``dict(type=<name in TRANSFORMS>, **kwargs)`` (Pointcept's
@@ -38,8 +46,18 @@ class Compose:
                 )
 
     def __call__(self, data_dict):
+        pending: dict = {}  # key -> row index not yet applied to data_dict[key]
         for t in self.transforms:
+            if isinstance(data_dict, dict) and hasattr(t, "call_deferred"):
+                out = t.call_deferred(data_dict, pending)
+                if out is not NotImplemented:
+                    data_dict = out
+                    continue
+            if pending:
+                data_dict = materialize_rows(data_dict, pending, getattr(t, "row_keys", None))
             data_dict = t(data_dict)
+        if pending:
+            data_dict = materialize_rows(data_dict, pending)
         return data_dict
 
     def __len__(self) -> int:

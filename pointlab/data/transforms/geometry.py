@@ -160,6 +160,8 @@ class PositiveShift:
 class CenterShift:
     """Subtract ``[(xmin+xmax)/2, (ymin+ymax)/2, zmin]`` (``apply_z``) or ``[..., ..., 0]``."""
 
+    row_keys = ("coord",)  # the only per-point key read or written (see Compose)
+
     def __init__(self, apply_z=True):
         self.apply_z = apply_z
 

@@ -75,6 +75,56 @@ def _append_valid_key(data_dict: dict, key: str) -> None:
     data_dict["index_valid_keys"] = valid
 
 
+# Deferred gathers (used by Compose). A run of point-subsetting transforms (GridSample,
+# SphereCrop, ShufflePoint) would gather every per-point array once per transform; instead,
+# ``pending`` maps a key to the row index still to be applied to ``data_dict[key]``, later
+# indices are composed into it (``a[i][j] == a[i[j]]``, the same elements), and each array is
+# gathered once, when a transform reads it or at the end of the pipeline.
+
+
+def defer_index(data_dict: dict, index: np.ndarray, pending: dict) -> dict:
+    """:func:`index_operator` with an int index [M], recording the gathers in ``pending``.
+
+    numpy arrays are not gathered: ``pending[key]`` becomes ``index`` or, if the key already
+    had a pending index ``p``, ``p[index]``. Other values are indexed now.
+    """
+    out = dict(data_dict)
+    valid = list(data_dict.get("index_valid_keys", DEFAULT_INDEX_VALID_KEYS))
+    out["index_valid_keys"] = valid
+    composed = {}  # id(pending index) -> its composition with ``index``; keys share indices
+    for key in valid:
+        if key not in out:
+            continue
+        if not isinstance(out[key], np.ndarray):
+            out[key] = take_rows(out[key], index)
+        elif key in pending:
+            prev = pending[key]
+            if id(prev) not in composed:
+                composed[id(prev)] = (prev, prev.take(index))  # keep prev alive: its id stays unique
+            pending[key] = composed[id(prev)][1]
+        else:
+            pending[key] = index
+    return out
+
+
+def materialize_rows(data_dict: dict, pending: dict, keys=None) -> dict:
+    """Apply the pending gathers of ``keys`` (all if None); a new dict if any was pending."""
+    todo = [k for k in (pending if keys is None else keys) if k in pending]
+    if not todo:
+        return data_dict
+    out = dict(data_dict)
+    for key in todo:
+        index = pending.pop(key)
+        if key in out:
+            out[key] = take_rows(out[key], index)
+    return out
+
+
+def _rows_after(data_dict: dict, pending: dict, key: str) -> int:
+    """The row count of ``data_dict[key]`` once its pending gather is applied."""
+    return len(pending[key]) if key in pending else len(data_dict[key])
+
+
 def squared_distance(coord: np.ndarray, center) -> np.ndarray:
     """``np.sum(np.square(coord − center), 1)`` for [N, 3] coords, column by column.
 
@@ -284,6 +334,19 @@ class GridSample:
         return out
 
     def __call__(self, data_dict):
+        return self._call(data_dict, None)
+
+    def call_deferred(self, data_dict, pending):
+        """Train mode for :class:`Compose`: the same output, gathers recorded in ``pending``
+        (see :func:`defer_index`); ``NotImplemented`` where that does not apply."""
+        if self.mode != "train" or "sampled_index" in data_dict or "coord" not in data_dict:
+            return NotImplemented
+        data_dict = materialize_rows(data_dict, pending, ("coord", "normal") if self.return_displacement else ("coord",))
+        if len(data_dict["coord"]) == 0:
+            return NotImplemented
+        return self._call(data_dict, pending)
+
+    def _call(self, data_dict, pending):
         coord = np.asarray(_require(data_dict, "coord", "GridSample"))
         if coord.ndim != 2:
             raise ValueError(f"GridSample: 'coord' must be [N, 3], got shape {coord.shape}")
@@ -353,7 +416,10 @@ class GridSample:
                 mask = np.zeros(n, dtype=bool)
                 mask[data_dict["sampled_index"]] = True
                 data_dict["sampled_index"] = np.where(mask[idx_unique])[0]
-            out = index_operator(data_dict, idx_unique)
+            if pending is None:
+                out = index_operator(data_dict, idx_unique)
+            else:  # coord now: grid_coord is computed from it
+                out = materialize_rows(defer_index(data_dict, idx_unique, pending), pending, ("coord",))
             self._add_outputs(out, idx_unique, voxel, inverse, min_coord, displacement)
             return out
 
@@ -403,8 +469,24 @@ class SphereCrop:
         point_max = int(self.sample_rate * n) if self.sample_rate is not None else self.point_max
         if self.mode == "all":
             return self._crop_all(data_dict, coord, point_max)
+        idx_crop = self._crop_index(data_dict, coord, point_max)
+        return data_dict if idx_crop is None else index_operator(data_dict, idx_crop)
+
+    def call_deferred(self, data_dict, pending):
+        """For :class:`Compose`: the same crop, gathers recorded in ``pending`` (see :func:`defer_index`)."""
+        if self.mode == "all" or "coord" not in data_dict:
+            return NotImplemented
+        data_dict = materialize_rows(data_dict, pending, ("coord", "correspondence"))
+        coord = np.asarray(data_dict["coord"])
+        point_max = int(self.sample_rate * coord.shape[0]) if self.sample_rate is not None else self.point_max
+        idx_crop = self._crop_index(data_dict, coord, point_max)
+        return data_dict if idx_crop is None else defer_index(data_dict, idx_crop, pending)
+
+    def _crop_index(self, data_dict, coord, point_max):
+        """Rows of the crop, nearest the centre first; None if nothing is cropped."""
+        n = coord.shape[0]
         if n <= point_max:
-            return data_dict
+            return None
         if self.mode == "random":
             center = coord[np.random.randint(n)]
         elif self.mode == "center":
@@ -414,8 +496,7 @@ class SphereCrop:
             corr = corr.reshape(corr.shape[0], -1)
             given = np.all(corr != -1, axis=1)
             center = coord[np.random.randint(n)] if not given.any() else np.mean(coord[given], axis=0)
-        idx_crop = np.argsort(squared_distance(coord, center))[:point_max]
-        return index_operator(data_dict, idx_crop)
+        return np.argsort(squared_distance(coord, center))[:point_max]
 
     def _crop_all(self, data_dict, coord, point_max):
         """Overlapping crops covering every point (the reference's former ``mode="all"``).
@@ -464,10 +545,18 @@ class ShufflePoint:
     """Random permutation of the points (``np.random.shuffle`` of ``arange(n)``)."""
 
     def __call__(self, data_dict):
-        n = len(_require(data_dict, "coord", "ShufflePoint"))
+        return index_operator(data_dict, self._permutation(len(_require(data_dict, "coord", "ShufflePoint"))))
+
+    def call_deferred(self, data_dict, pending):
+        """For :class:`Compose`: the same permutation, gathers recorded in ``pending``."""
+        _require(data_dict, "coord", "ShufflePoint")
+        return defer_index(data_dict, self._permutation(_rows_after(data_dict, pending, "coord")), pending)
+
+    @staticmethod
+    def _permutation(n: int) -> np.ndarray:
         shuffle_index = np.arange(n)
         np.random.shuffle(shuffle_index)
-        return index_operator(data_dict, shuffle_index)
+        return shuffle_index
 
 
 @TRANSFORMS.register_module()
@@ -483,6 +572,8 @@ class CropBoundary:
 __all__ = [
     "DEFAULT_INDEX_VALID_KEYS",
     "index_operator",
+    "defer_index",
+    "materialize_rows",
     "take_rows",
     "fnv_hash_vec",
     "ravel_hash_vec",
