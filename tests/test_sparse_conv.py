@@ -77,6 +77,42 @@ def test_subm_sorted_lookup_path_matches_table_path(monkeypatch):
     torch.testing.assert_close(conv(x).features, ref)
 
 
+@pytest.mark.parametrize("shift,shape", [((40, 50, 60), (60, 70, 80)), ((70000, 3, 90000), (70010, 9, 90010))])
+@pytest.mark.parametrize("k", [3, 2])
+def test_subm_map_is_translation_invariant(shift, shape, k):
+    """Far from the origin (large packed-key offsets; int64 keys when the grid is huge) a submanifold
+    map has exactly the pairs of the same voxels near the origin, for odd and even kernels."""
+    from pointlab.sparse.kernel_map import build_subm_map
+
+    x = random_tensor(c=1, batch_size=2, empty=(), density=0.4, seed=13, shape=(5, 4, 6))
+    moved = x.indices.long() + torch.tensor([0, *shift])
+    near = build_subm_map(x.indices, x.spatial_shape, 2, k)
+    far = build_subm_map(moved.int(), shape, 2, k)
+    assert near.segments == far.segments and len(near.segments) > 0
+    assert torch.equal(near.in_idx, far.in_idx) and torch.equal(near.out_idx, far.out_idx)
+
+
+def test_subm_map_with_a_huge_occupied_box_uses_wide_keys():
+    """One voxel far away makes the occupied box > 2^31 cells (64-bit keys, sorted look-up); the
+    cluster's pairs must not change and the far voxel has no neighbours."""
+    from pointlab.sparse.kernel_map import build_subm_map
+
+    x = random_tensor(c=1, batch_size=1, empty=(), density=0.5, seed=17, shape=(5, 4, 6))
+    far = torch.tensor([[0, 90000, 90000, 90000]], dtype=torch.int32)
+    both = torch.cat([x.indices, far])
+    ref = build_subm_map(x.indices, x.spatial_shape, 1, 3)
+    got = build_subm_map(both, (90001, 90001, 90001), 1, 3)
+    assert got.segments == ref.segments and len(ref.segments) > 0
+
+    def pairs(m, a, b):  # the sorted look-up lists a segment's pairs in key order: compare as sets
+        o = m.out_idx[a:b].sort()
+        return o.values, m.in_idx[a:b][o.indices]
+
+    for _, a, b in ref.segments:
+        for u, v in zip(pairs(got, a, b), pairs(ref, a, b)):
+            assert torch.equal(u, v)
+
+
 def test_subm_chunked_equals_unchunked(small_chunks):
     x = random_tensor(c=3)
     conv = randomize(SubMConv3d(3, 4, 3), torch.float64)
