@@ -143,15 +143,16 @@ def _subm_backward(features, dy, W, kmap, rows):
         half = kmap.in_idx.numel() // 2
         use_csr = _csr_ok(dy)
         n_max = max(ch.b - ch.a for ch in plan)
-        g_buf, y_buf, x_buf = _scratch(n_max, c_out, c_in, c_in, like=dy)
+        g_buf, x_buf = _scratch(n_max, c_out, c_in, like=dy)
         for ch in plan:
             n = ch.b - ch.a
             g = torch.index_select(dy, 0, kmap.in_idx[ch.a : ch.b], out=g_buf[:n])
-            y = y_buf[:n]
             gx = _mirror_gather(features, kmap.in_idx, ch.a, ch.b, half, x_buf[:n])
             for k, s0, s1 in ch.pieces:
-                torch.mm(g[s0:s1], W[:, kvol - 1 - k, :], out=y[s0:s1])
                 gw[:, kvol - 1 - k, :].addmm_(g[s0:s1].t(), gx[s0:s1])
+            y = gx  # gx is used up: its buffer takes the products (same width), saving a third buffer
+            for k, s0, s1 in ch.pieces:
+                torch.mm(g[s0:s1], W[:, kvol - 1 - k, :], out=y[s0:s1])
             _reduce(ch, y, kmap.out_idx, grad_x, use_csr)
     return grad_x, gw
 
