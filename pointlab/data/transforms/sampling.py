@@ -148,6 +148,26 @@ def _require(data_dict: dict, key: str, who: str):
     return data_dict[key]
 
 
+_CHUNK = 16384  # rows per chunk in _floor_into: the float scratch stays in cache
+
+
+def _floor_into(out: np.ndarray, src: np.ndarray, size) -> None:
+    """``out[:] = floor(src / size)`` cast to ``out``'s dtype (as ``.astype``), chunk by chunk.
+
+    The same element-wise ops as ``np.floor(src / size).astype(out.dtype)``, without a
+    full-size float temporary (fewer fresh pages to fault in). ``size``: a scalar, or one per
+    column of a 2-D ``src``.
+    """
+    n = src.shape[0]
+    scratch = np.empty((min(_CHUNK, n),) + src.shape[1:], dtype=np.result_type(src, size))
+    for s in range(0, n, _CHUNK):
+        part = src[s : s + _CHUNK]
+        tmp = scratch[: part.shape[0]]
+        apply_rows(np.divide, part, size, tmp)
+        np.floor(tmp, out=tmp)
+        out[s : s + part.shape[0]] = tmp
+
+
 def _as_uint64(col: np.ndarray) -> np.ndarray:
     # an int64 → uint64 cast is modular, i.e. the same bits: view instead of copying
     return col.view(np.uint64) if col.dtype == np.int64 else col.astype(np.uint64)
@@ -307,9 +327,8 @@ class GridSample:
             # recompute floor(coord / grid_size) − min on the already gathered rows: the same
             # element-wise ops as for grid_cols, on contiguous memory instead of a random gather
             sel = out["coord"]
-            scaled = apply_rows(np.divide, sel, grid_size, np.empty(sel.shape, np.result_type(sel, grid_size)))
-            np.floor(scaled, out=scaled)
-            grid = scaled.astype(np.int64)
+            grid = np.empty(sel.shape, dtype=np.int64)
+            _floor_into(grid, sel, grid_size)
             return apply_rows(np.subtract, grid, min_index, out=grid)
         grid = np.empty((idx.shape[0], len(grid_cols)), dtype=np.int64)
         for j, col in enumerate(grid_cols):
@@ -371,13 +390,11 @@ class GridSample:
         min_coord = np.floor(lo_scaled).astype(np.int64)  # == min of the voxel indices
         # voxel indices column by column: contiguous 1-D arrays hash and gather fastest
         sizes = np.broadcast_to(grid_size, (coord.shape[1],))
-        grid_cols = []
-        for j in range(coord.shape[1]):
-            col = coord[:, j] / sizes[j]  # the same float64 division as coord / grid_size
-            np.floor(col, out=col)
-            col = col.astype(np.int64)
+        grid_cols = list(np.empty((coord.shape[1], n), dtype=np.int64))  # one block for all columns
+        for j, col in enumerate(grid_cols):
+            # the same float64 division as coord / grid_size
+            _floor_into(col, coord[:, j], sizes[j])
             col -= min_coord[j]
-            grid_cols.append(col)
         if self.hash_type == "fnv":
             key = _fnv_hash_columns(grid_cols)
         else:
@@ -407,7 +424,9 @@ class GridSample:
             inverse[idx_sort] = np.cumsum(first) - 1
 
         if self.mode == "train":
-            idx_select = start + np.random.randint(0, count.max(), count.size) % count
+            idx_select = np.random.randint(0, count.max(), count.size)
+            np.remainder(idx_select, count, out=idx_select)  # start + r % count, in place
+            idx_select += start
             idx_unique = idx_sort.take(idx_select)
             data_dict = dict(data_dict)
             if "sampled_index" in data_dict:
