@@ -102,17 +102,23 @@ def time_pipeline(pipeline: Compose, scene: dict, runs: int) -> tuple[list[float
 
 
 def breakdown(pipeline: Compose, scene: dict, runs: int) -> dict[str, float]:
-    """Median CPU seconds per transform (same seeds as the timed runs)."""
-    per: dict[str, list[float]] = {}
+    """Median CPU seconds per transform (same seeds as the timed runs), as Compose runs them:
+    a transform's time includes the deferred gathers it triggered; the last row is the
+    gathers left for the end of the pipeline."""
+    names = [f"{i:2d} {type(t).__name__}" for i, t in enumerate(pipeline.transforms)] + ["   (final gathers)"]
+    per: dict[str, list[float]] = {name: [] for name in names}
     for seed in range(runs):
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-        data = dict(scene)
-        for i, t in enumerate(pipeline.transforms):
-            t0 = time.process_time()
-            data = t(data)
-            per.setdefault(f"{i:2d} {type(t).__name__}", []).append(time.process_time() - t0)
+        last = [time.process_time()]
+
+        def on_step(i):
+            now = time.process_time()
+            per[names[i]].append(now - last[0])
+            last[0] = now
+
+        pipeline.run(dict(scene), on_step=on_step)
     return {k: statistics.median(v) for k, v in per.items()}
 
 

@@ -46,18 +46,27 @@ class Compose:
                 )
 
     def __call__(self, data_dict):
+        return self.run(data_dict)
+
+    def run(self, data_dict, on_step: Callable[[int], None] | None = None):
+        """``self(data_dict)``; ``on_step(i)`` is called after transform ``i`` (including the
+        gathers it needed) and ``on_step(len(self))`` after the final gathers (for profiling)."""
         pending: dict = {}  # key -> row index not yet applied to data_dict[key]
-        for t in self.transforms:
+        for i, t in enumerate(self.transforms):
+            out = NotImplemented
             if isinstance(data_dict, dict) and hasattr(t, "call_deferred"):
                 out = t.call_deferred(data_dict, pending)
-                if out is not NotImplemented:
-                    data_dict = out
-                    continue
-            if pending:
-                data_dict = materialize_rows(data_dict, pending, getattr(t, "row_keys", None))
-            data_dict = t(data_dict)
+            if out is NotImplemented:
+                if pending:
+                    data_dict = materialize_rows(data_dict, pending, getattr(t, "row_keys", None))
+                out = t(data_dict)
+            data_dict = out
+            if on_step is not None:
+                on_step(i)
         if pending:
             data_dict = materialize_rows(data_dict, pending)
+        if on_step is not None:
+            on_step(len(self.transforms))
         return data_dict
 
     def __len__(self) -> int:
