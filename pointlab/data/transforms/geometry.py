@@ -128,6 +128,21 @@ def _applied_to_copy(ufunc, a, b) -> np.ndarray:
     return apply_rows(ufunc, a, b, np.empty_like(a))
 
 
+def _minus_center(coord: np.ndarray, center) -> np.ndarray:
+    """``c = coord.copy(); c -= center`` for ``np.dot`` (which casts float32 to float64 anyway).
+
+    A center of +0s is skipped (``x − 0 == x``, the sign of −0 included); float32 differences
+    computed in float32 are written straight into a float64 array (the cast is exact),
+    sparing ``np.dot`` its own conversion copy.
+    """
+    c = np.asarray(center)
+    if c.dtype.kind in "iuf" and not c.any() and not np.signbit(c).any():
+        return coord
+    if coord.dtype == np.float32 and np.result_type(coord, c) == np.float32:
+        return apply_rows(np.subtract, coord, c, np.empty(coord.shape))
+    return _applied_to_copy(np.subtract, coord, center)
+
+
 def _nonempty(data_dict, key="coord") -> bool:
     return key in data_dict and len(data_dict[key]) > 0
 
@@ -231,8 +246,7 @@ class _RotateBase:
                 center = [(x_min + x_max) / 2, (y_min + y_max) / 2, (z_min + z_max) / 2]
             else:
                 center = self.center
-            coord = _applied_to_copy(np.subtract, coord, center)
-            coord = np.dot(coord, np.transpose(rot_t))  # float64 result, as the reference
+            coord = np.dot(_minus_center(coord, center), np.transpose(rot_t))  # float64, as the reference
             apply_rows(np.add, coord, center, out=coord)  # coord += center
             data_dict["coord"] = coord
         if "normal" in data_dict:
