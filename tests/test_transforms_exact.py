@@ -295,3 +295,18 @@ def test_chromatic_transforms_match_reference():
     for seed in range(8):
         a, b = same_draws(fast, lambda: ref_chromatic(data["color"]), seed)
         assert_bits_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rotation_centers_incl_signed_zeros_match_reference(dtype):
+    """RandomRotate skips a +0 center and subtracts float32 centers into float64 directly:
+    -0 coordinates, a -0 center entry and float64 centers on float32 coords must still match."""
+    data = room(seed=5, dtype=dtype)
+    data["coord"][:300] = np.array([-0.0, 0.0, -0.0], dtype=dtype)
+    data["normal"][:300] = -0.0
+    for center in ([0, 0, 0], [0.0, -0.0, 0.0], [-0.0, -0.0, -0.0], [0.5, 0.25, 0], np.float32([0.5, -1.25, 2.0])):
+        cfg = dict(angle=[-1, 1], axis="z", center=center, p=1.0)
+        for seed in range(2):
+            fast, ref = same_draws(lambda: RandomRotate(**cfg)(data), lambda: ref_rotate(data, **cfg), seed)
+            assert_bits_equal(fast["coord"], ref["coord"])
+            assert_bits_equal(fast["normal"], ref["normal"])
