@@ -310,3 +310,27 @@ def test_rotation_centers_incl_signed_zeros_match_reference(dtype):
             fast, ref = same_draws(lambda: RandomRotate(**cfg)(data), lambda: ref_rotate(data, **cfg), seed)
             assert_bits_equal(fast["coord"], ref["coord"])
             assert_bits_equal(fast["normal"], ref["normal"])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32])
+def test_flip_negates_like_the_reference_for_special_values(dtype):
+    """RandomFlip flips sign bits with one XOR pass: NaN, ±inf, ±0 and subnormals must come out
+    exactly as ``arr[:, axis] = -arr[:, axis]``."""
+    rs = np.random.RandomState(6)
+    coord = rs.randn(500, 3)
+    if dtype != np.int32:
+        special = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, np.finfo(dtype).tiny / 4, -np.finfo(dtype).max]
+        coord[: len(special)] = np.array(special)[:, None]
+    data = dict(coord=coord.astype(dtype), normal=rs.randn(500, 3).astype(dtype)[:, ::-1])  # normal: a strided view
+    for seed in range(8):
+        def ref():
+            coord, normal = data["coord"].copy(), data["normal"].copy()
+            for axis in (0, 1):
+                if np.random.rand() < 0.5:
+                    coord[:, axis] = -coord[:, axis]
+                    normal[:, axis] = -normal[:, axis]
+            return coord, normal
+
+        fast, want = same_draws(lambda: (lambda o: (o["coord"], o["normal"]))(RandomFlip(p=0.5)(data)), ref, seed)
+        for a, b in zip(fast, want):
+            assert_bits_equal(a, b)

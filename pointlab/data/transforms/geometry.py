@@ -311,11 +311,28 @@ class RandomFlip:
             data_dict = dict(data_dict)
             for key in ("coord", "normal"):
                 if key in data_dict:
-                    arr = _copy(data_dict[key])
-                    for axis in axes:
-                        np.negative(arr[:, axis], out=arr[:, axis])  # == arr[:, axis] = -arr[:, axis]
-                    data_dict[key] = arr
+                    data_dict[key] = _negate_columns(data_dict[key], axes)
         return data_dict
+
+
+def _negate_columns(a, axes) -> np.ndarray:
+    """A copy of ``a`` [N, D] with ``arr[:, axis] = -arr[:, axis]`` for each of ``axes``.
+
+    For IEEE floats negation flips the sign bit and nothing else (NaN, ±0 and ±inf
+    included), so copy and negation are one XOR pass over the bits.
+    """
+    a = np.asarray(a)
+    if a.dtype.kind == "f" and a.ndim == 2 and a.dtype.itemsize in (2, 4, 8):
+        bits = np.dtype(f"u{a.dtype.itemsize}")
+        mask = np.zeros(a.shape[1], dtype=bits)
+        mask[list(axes)] = np.array(1, dtype=bits) << (8 * a.dtype.itemsize - 1)
+        out = np.empty_like(a)
+        apply_rows(np.bitwise_xor, a.view(bits), mask, out.view(bits))
+        return out
+    arr = _copy(a)
+    for axis in axes:
+        np.negative(arr[:, axis], out=arr[:, axis])  # == arr[:, axis] = -arr[:, axis]
+    return arr
 
 
 @TRANSFORMS.register_module()
