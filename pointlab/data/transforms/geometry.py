@@ -390,11 +390,15 @@ def _corner_offsets(dims) -> list[int]:
     return [(c0 * dims[1] + c1) * dims[2] + c2 for c0 in (0, 1) for c1 in (0, 1) for c2 in (0, 1)]
 
 
-def _trilinear_channels(axes, values: np.ndarray, points: np.ndarray, block: int | None = None, bounds=None) -> np.ndarray:
+def _trilinear_channels(
+    axes, values: np.ndarray, points: np.ndarray, block: int | None = None, bounds=None, consume=None
+) -> np.ndarray | None:
     """:func:`_trilinear`, returned channel-major: [C, N] float64.
 
     ``bounds``: the points' exact per-axis ``(min, max)`` if known; then the per-block
-    inside-the-grid test is decided once.
+    inside-the-grid test is decided once. ``consume(start, stop, values)``: if given, it
+    receives each block's [C, stop − start] values (a reused buffer) instead, and None is
+    returned (no [C, N] array).
     """
     points = np.asarray(points)
     if points.dtype != np.float32:
@@ -417,15 +421,19 @@ def _trilinear_channels(axes, values: np.ndarray, points: np.ndarray, block: int
         lo, hi = (np.asarray(b, dtype=np.float64) for b in bounds)
         inside = bool((lo >= grid.first[:, 0]).all() and (hi <= grid.last[:, 0]).all())  # False for NaN
         inside = inside or None  # not all inside: test block by block
-    out = np.empty((n_ch, n_pts))
     block = block or _BLOCK
+    out = np.empty((n_ch, n_pts if consume is None else min(block, n_pts)))
     cols = np.empty((3, min(block, n_pts)))
     for s in range(0, n_pts, block):  # blocks of points, not single points
         e = min(s + block, n_pts)
         c = cols[:, : e - s]
         c[:] = points[s:e].T  # float64, one contiguous row per axis
-        _trilinear_block(grid, dims, shifted, c, out[:, s:e], inside)
-    return out
+        if consume is None:
+            _trilinear_block(grid, dims, shifted, c, out[:, s:e], inside)
+        else:
+            _trilinear_block(grid, dims, shifted, c, out[:, : e - s], inside)
+            consume(s, e, out[:, : e - s])
+    return out if consume is None else None
 
 
 class _GridSearch:
@@ -569,10 +577,13 @@ def elastic_distortion(coords: np.ndarray, granularity: float, magnitude: float,
         for d_min, d_max, d in zip(coords_min - granularity, coords_min + granularity * (noise_dim - 2), noise_dim)
     ]
     out = _copy(coords)
-    shift = _trilinear_channels(axes, noise, coords, bounds=(coords_min, coords_max))
-    for c in range(3):  # column by column: the same element-wise ops as ``out += interp * magnitude``
-        shift[c] *= magnitude
-        out[:, c] += shift[c]
+
+    def add_shift(s, e, shift):  # block by block, column by column: ``out += interp * magnitude``
+        for c in range(3):
+            shift[c] *= magnitude
+            out[s:e, c] += shift[c]
+
+    _trilinear_channels(axes, noise, coords, bounds=(coords_min, coords_max), consume=add_shift)
     return out
 
 
