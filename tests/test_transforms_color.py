@@ -119,3 +119,31 @@ def test_auto_contrast_on_uint8_colour_computes_in_float():
     out = ChromaticAutoContrast(p=1.0, blend_factor=1.0)(data)
     assert out["color"].dtype == np.uint8
     np.testing.assert_array_equal(out["color"], [[0, 0, 0], [255, 255, 255]])
+
+
+
+def _clip_ref(color, offset):
+    ref = color.copy()
+    ref[:, :3] = np.clip(offset + color[:, :3], 0, 255)
+    return ref
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_translation_and_jitter_clip_then_cast_like_the_reference(dtype, channels):
+    """Both clip straight into color's dtype; values must equal the reference's clip-then-assign."""
+    rs = np.random.RandomState(channels)
+    color = (rs.rand(400, channels) * 300 - 20).clip(0, 255).astype(dtype)
+    for seed in range(3):
+        np.random.seed(seed)
+        out = ChromaticTranslation(p=1.0, ratio=0.3)(dict(color=color))["color"]
+        np.random.seed(seed)
+        np.random.rand()  # the p draw
+        ref = _clip_ref(color, (np.random.rand(1, 3) - 0.5) * 255 * 2 * 0.3)
+        assert out.dtype == color.dtype and out.tobytes() == ref.tobytes()
+        np.random.seed(seed)
+        out = ChromaticJitter(p=1.0, std=0.2)(dict(color=color))["color"]
+        np.random.seed(seed)
+        np.random.rand()
+        ref = _clip_ref(color, np.random.randn(color.shape[0], 3) * (0.2 * 255))
+        assert out.dtype == color.dtype and out.tobytes() == ref.tobytes()

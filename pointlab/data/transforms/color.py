@@ -23,14 +23,18 @@ from pointlab.data.transforms.geometry import apply_rows, col_max, col_min
 from pointlab.registry import TRANSFORMS
 
 
-def _with_rgb(color: np.ndarray, rgb) -> np.ndarray:
-    """A copy of ``color`` with its first three columns replaced (cast to color's dtype)."""
+def _with_rgb(color: np.ndarray, rgb, clip: bool = False) -> np.ndarray:
+    """A copy of ``color`` with its first three columns replaced (cast to color's dtype);
+    ``clip``: by ``np.clip(rgb, 0, 255)``."""
     color = np.asarray(color)
     if color.ndim == 2 and color.shape[1] == 3 and np.shape(rgb) == color.shape:
         out = np.empty_like(color)  # every entry is overwritten: no need to copy color first
     else:
         out = np.array(color, copy=True)
-    out[:, :3] = rgb
+    if clip and out.dtype.kind == "f":
+        np.clip(rgb, 0, 255, out=out[:, :3])  # clipped in rgb's dtype, then cast: one pass
+    else:
+        out[:, :3] = np.clip(rgb, 0, 255) if clip else rgb
     return out
 
 
@@ -102,8 +106,7 @@ class ChromaticTranslation:
             tr = (np.random.rand(1, 3) - 0.5) * 255 * 2 * self.ratio
             rgb_in = np.asarray(color)[:, :3]
             rgb = apply_rows(np.add, rgb_in, tr, np.empty(rgb_in.shape, np.result_type(rgb_in, tr)))  # == tr + c
-            np.clip(rgb, 0, 255, out=rgb)
-            data_dict = dict(data_dict, color=_with_rgb(color, rgb))
+            data_dict = dict(data_dict, color=_with_rgb(color, rgb, clip=True))
         return data_dict
 
 
@@ -121,8 +124,7 @@ class ChromaticJitter:
             noise = np.random.randn(color.shape[0], 3)
             noise *= self.std * 255
             noise += color[:, :3]  # == noise + color (float64)
-            np.clip(noise, 0, 255, out=noise)
-            data_dict = dict(data_dict, color=_with_rgb(color, noise))
+            data_dict = dict(data_dict, color=_with_rgb(color, noise, clip=True))
         return data_dict
 
 
