@@ -351,7 +351,11 @@ class RandomJitter:
             jitter = np.random.randn(coord.shape[0], 3)
             jitter *= self.sigma  # == sigma · randn
             np.clip(jitter, -self.clip, self.clip, out=jitter)
-            data_dict = dict(data_dict, coord=_applied_to_copy(np.add, coord, jitter))
+            if isinstance(coord, np.ndarray) and coord.dtype == np.float64 and coord.shape == jitter.shape:
+                np.add(coord, jitter, out=jitter)  # == coord + jitter: the sum goes where the noise was
+                data_dict = dict(data_dict, coord=jitter)
+            else:
+                data_dict = dict(data_dict, coord=_applied_to_copy(np.add, coord, jitter))
         return data_dict
 
 
