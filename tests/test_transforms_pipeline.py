@@ -206,3 +206,15 @@ def test_deferred_gather_is_applied_when_a_transform_reads_the_key():
     assert out["coord"].tolist() == [[10.0, 11.0], [6.0, 7.0]] and not pending
     with pytest.raises(KeyError, match="ShufflePoint needs key 'coord'"):
         ShufflePoint().call_deferred(dict(segment=np.arange(3)), {})
+
+
+def test_deferred_gather_rejects_a_key_with_too_few_rows():
+    """A key shorter than coord fails in the transform that indexes it (as a direct gather
+    would), even if a later crop would have skipped the missing rows."""
+    data = room(500)
+    data["segment"] = data["segment"][:400]
+    t = build_transform([dict(type="ShufflePoint"), dict(type="SphereCrop", point_max=10, mode="center")])
+    with pytest.raises(IndexError, match="'segment' has 400 rows"):
+        seeded(lambda: t(data), 0)
+    with pytest.raises(IndexError):
+        seeded(lambda: _plain_loop(t.transforms, data), 0)

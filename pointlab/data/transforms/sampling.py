@@ -92,6 +92,7 @@ def defer_index(data_dict: dict, index: np.ndarray, pending: dict) -> dict:
     valid = list(data_dict.get("index_valid_keys", DEFAULT_INDEX_VALID_KEYS))
     out["index_valid_keys"] = valid
     composed = {}  # id(pending index) -> its composition with ``index``; keys share indices
+    top = None
     for key in valid:
         if key not in out:
             continue
@@ -103,6 +104,14 @@ def defer_index(data_dict: dict, index: np.ndarray, pending: dict) -> dict:
                 composed[id(prev)] = (prev, prev.take(index))  # keep prev alive: its id stays unique
             pending[key] = composed[id(prev)][1]
         else:
+            if top is None:
+                top = int(index.max()) if index.size else -1
+            rows = out[key].shape[0] if out[key].ndim else 0
+            if top >= rows:  # a later composed index might skip the bad rows: raise now, as a gather would
+                raise IndexError(
+                    f"'{key}' has {rows} rows but the point index reaches row {top}; every key in "
+                    f"index_valid_keys must have one row per point (coord has as many as the index expects)"
+                )
             pending[key] = index
     return out
 
