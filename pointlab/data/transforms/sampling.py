@@ -6,6 +6,9 @@ scene-level entries (``name``, ``origin_*``, ``inverse``, ...) are left alone.
 
 Unlike the reference, no transform here modifies its input dict or arrays: each
 returns a new (shallow-copied) dict with new arrays; the values are the same.
+Inside a :class:`~pointlab.data.transforms.Compose`, GridSample (train), SphereCrop and
+ShufflePoint defer their gathers (:func:`defer_index`): consecutive row indices are
+composed and each array is gathered once, when a later transform reads it.
 Random draws follow the reference exactly (numpy's global RNG, plus Python's
 ``random`` where noted) so seeded runs reproduce Pointcept's choices.
 
