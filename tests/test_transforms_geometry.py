@@ -186,3 +186,16 @@ def test_geometry_never_mutates_input(monkeypatch):
         t(data)
         for k in data:
             np.testing.assert_array_equal(data[k], snapshot[k], err_msg=type(t).__name__)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elastic_distortion_leaves_its_input_alone(dtype):
+    """Later passes work in place on the transform's own output, never on the caller's array."""
+    rs = np.random.RandomState(0)
+    coord = (rs.rand(3000, 3) * [2.0, 2.0, 1.0]).astype(dtype)
+    before = coord.copy()
+    random.seed(0)
+    np.random.seed(0)
+    out = ElasticDistortion([[0.2, 0.4], [0.8, 1.6], [0.4, 0.2]])(dict(coord=coord))["coord"]
+    assert np.shares_memory(out, coord) is False and out.dtype == dtype
+    assert coord.tobytes() == before.tobytes() and not np.array_equal(out, coord)

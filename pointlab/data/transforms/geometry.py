@@ -557,7 +557,9 @@ def _box_blur3(noise: np.ndarray, axis: int) -> np.ndarray:
     return acc.astype(noise.dtype)
 
 
-def elastic_distortion(coords: np.ndarray, granularity: float, magnitude: float, _bounds=None) -> np.ndarray:
+def elastic_distortion(
+    coords: np.ndarray, granularity: float, magnitude: float, _bounds=None, _in_place: bool = False
+) -> np.ndarray:
     """One elastic-distortion pass (numpy RNG: one ``randn`` grid).
 
     A float32 N(0,1) noise grid of ``floor(extent / granularity) + 3`` cells per axis × 3
@@ -580,7 +582,8 @@ def elastic_distortion(coords: np.ndarray, granularity: float, magnitude: float,
         np.linspace(d_min, d_max, d)
         for d_min, d_max, d in zip(coords_min - granularity, coords_min + granularity * (noise_dim - 2), noise_dim)
     ]
-    out = _copy(coords)
+    # in place (an array the caller owns): each block's rows are read before they are written
+    out = coords if _in_place else _copy(coords)
 
     def add_shift(s, e, shift):  # block by block, column by column: ``out += interp * magnitude``
         for c in range(3):
@@ -613,8 +616,9 @@ class ElasticDistortion:
                 if len(coord) == 0:
                     return data_dict
                 bounds = self._check_extent(coord)
-                for granularity, magnitude in self.distortion_params:
-                    coord = elastic_distortion(coord, granularity, magnitude, _bounds=bounds)
+                for i, (granularity, magnitude) in enumerate(self.distortion_params):
+                    # later passes distort this transform's own output in place
+                    coord = elastic_distortion(coord, granularity, magnitude, _bounds=bounds, _in_place=i > 0)
                     bounds = None  # the next pass measures the distorted cloud
                 data_dict = dict(data_dict, coord=coord)
         return data_dict
