@@ -147,3 +147,26 @@ def test_translation_and_jitter_clip_then_cast_like_the_reference(dtype, channel
         np.random.rand()
         ref = _clip_ref(color, np.random.randn(color.shape[0], 3) * (0.2 * 255))
         assert out.dtype == color.dtype and out.tobytes() == ref.tobytes()
+
+
+def test_translation_round_then_clip_guard():
+    """ChromaticTranslation rounds to float32 before clipping only where that cannot turn a tiny
+    negative sum into -0 (which clip keeps and the reference's clip-then-round makes +0)."""
+    from pointlab.data.transforms.color import _round_then_clip_exact
+
+    hazard = np.float32(np.float64(-1e-50))  # rounds to -0.0 in float32
+    assert np.signbit(np.clip(np.array([hazard]), 0, 255))[0]
+    assert not np.signbit(np.float32(np.clip(-1e-50, 0, 255)))
+    assert _round_then_clip_exact(np.dtype(np.float32), [[0.5, 0.0, -2.0]])
+    assert _round_then_clip_exact(np.dtype(np.float64), [[1e-300, 0.0, 0.0]])
+    assert not _round_then_clip_exact(np.dtype(np.float32), [[1e-35, 0.0, 0.0]])
+    assert not _round_then_clip_exact(np.dtype(np.float32), [[np.nan, 0.0, 0.0]])
+    assert not _round_then_clip_exact(np.dtype(np.float16), [[0.5, 0.5, 0.5]])
+    # the guarded fallback on a float32 colour with a tiny offset still equals the reference
+    color = np.array([[-1e-40, 3.0, 255.0], [0.0, -0.0, 300.0]], dtype=np.float32)
+    np.random.seed(2)
+    out = ChromaticTranslation(p=1.0, ratio=1e-38)(dict(color=color))["color"]
+    np.random.seed(2)
+    np.random.rand()
+    ref = _clip_ref(color, (np.random.rand(1, 3) - 0.5) * 255 * 2 * 1e-38)
+    assert out.dtype == np.float32 and out.tobytes() == ref.tobytes()

@@ -92,6 +92,21 @@ class ChromaticAutoContrast:
         return data_dict
 
 
+def _round_then_clip_exact(dtype, offset) -> bool:
+    """Whether ``round(clip(c + offset, 0, 255))`` to ``dtype`` equals ``clip(round(c + offset))``
+    for every ``c`` of ``dtype`` (the float64 sum rounded to ``dtype``).
+
+    Rounding is monotonic and 0, 255 are exact, so the two agree except where a tiny negative
+    sum rounds to −0 (kept by clip, +0 in the reference). float64: no rounding. float32: if
+    each offset is 0 or ≥ 2⁻⁹⁷ in magnitude, offsets and float32 values are all multiples of
+    2⁻¹⁴⁹, so a nonzero sum is at least 2⁻¹⁴⁹ in magnitude and never rounds to ±0.
+    """
+    if dtype == np.float64:
+        return True
+    off = np.abs(np.asarray(offset, dtype=np.float64))
+    return dtype == np.float32 and bool(np.all((off == 0) | (off >= 2.0**-97)))
+
+
 @TRANSFORMS.register_module()
 class ChromaticTranslation:
     """With probability p: ``c = clip(c + (rand(1,3) − 0.5)·255·2·ratio, 0, 255)``."""
@@ -104,9 +119,14 @@ class ChromaticTranslation:
         if "color" in data_dict and np.random.rand() < self.p:
             color = data_dict["color"]
             tr = (np.random.rand(1, 3) - 0.5) * 255 * 2 * self.ratio
-            rgb_in = np.asarray(color)[:, :3]
-            rgb = apply_rows(np.add, rgb_in, tr, np.empty(rgb_in.shape, np.result_type(rgb_in, tr)))  # == tr + c
-            data_dict = dict(data_dict, color=_with_rgb(color, rgb, clip=True))
+            color = np.asarray(color)
+            rgb_in = color[:, :3]
+            if color.ndim == 2 and color.shape[1] == 3 and _round_then_clip_exact(color.dtype, tr):
+                out = apply_rows(np.add, rgb_in, tr, np.empty_like(color))
+                data_dict = dict(data_dict, color=np.clip(out, 0, 255, out=out))
+            else:
+                rgb = apply_rows(np.add, rgb_in, tr, np.empty(rgb_in.shape, np.result_type(rgb_in, tr)))  # == tr + c
+                data_dict = dict(data_dict, color=_with_rgb(color, rgb, clip=True))
         return data_dict
 
 
