@@ -218,3 +218,24 @@ def test_deferred_gather_rejects_a_key_with_too_few_rows():
         seeded(lambda: t(data), 0)
     with pytest.raises(IndexError):
         seeded(lambda: _plain_loop(t.transforms, data), 0)
+
+
+def test_compose_uses_no_deferred_hook_past_an_overridden_call():
+    """A subclass that overrides __call__ must be called, not bypassed by the inherited
+    call_deferred / row_keys hooks."""
+    from pointlab.data.transforms import CenterShift, ShufflePoint
+
+    class TaggedShuffle(ShufflePoint):
+        def __call__(self, data_dict):
+            return dict(super().__call__(data_dict), tagged=True)
+
+    class ColorReadingShift(CenterShift):  # reads a key CenterShift's row_keys do not list
+        def __call__(self, data_dict):
+            return dict(super().__call__(data_dict), first_segment=int(data_dict["segment"][0]))
+
+    t = build_transform([ShufflePoint(), ColorReadingShift(), TaggedShuffle()])
+    data = room(50)
+    out = seeded(lambda: t(data), 3)
+    ref = seeded(lambda: _plain_loop(t.transforms, data), 3)
+    assert out["tagged"] is True and out["first_segment"] == ref["first_segment"]
+    _assert_same(out, ref, "subclasses")

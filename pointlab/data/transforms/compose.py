@@ -54,11 +54,12 @@ class Compose:
         pending: dict = {}  # key -> row index not yet applied to data_dict[key]
         for i, t in enumerate(self.transforms):
             out = NotImplemented
-            if isinstance(data_dict, dict) and hasattr(t, "call_deferred"):
-                out = t.call_deferred(data_dict, pending)
+            deferred = _hook(t, "call_deferred") if isinstance(data_dict, dict) else None
+            if deferred is not None:
+                out = deferred(data_dict, pending)
             if out is NotImplemented:
                 if pending:
-                    data_dict = materialize_rows(data_dict, pending, getattr(t, "row_keys", None))
+                    data_dict = materialize_rows(data_dict, pending, _hook(t, "row_keys"))
                 out = t(data_dict)
             data_dict = out
             if on_step is not None:
@@ -75,6 +76,15 @@ class Compose:
     def __repr__(self) -> str:
         inner = ", ".join(type(t).__name__ for t in self.transforms)
         return f"Compose([{inner}])"
+
+
+def _hook(t, name: str):
+    """``getattr(t, name)``, or None if absent or if a subclass overrides ``__call__`` below the
+    class that defines it (the hook would then skip the override)."""
+    for klass in type(t).__mro__:
+        if name in vars(klass):
+            return getattr(t, name) if type(t).__call__ is klass.__call__ else None
+    return None
 
 
 def build_transform(cfg: Sequence[Any] | None) -> Compose:
