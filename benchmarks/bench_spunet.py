@@ -17,7 +17,8 @@ Cases, each in a fresh subprocess (so peak RSS is per case), 1 warm-up then ``--
     step   train + SGD(lr 0.05, momentum 0.9, nesterov, wd 1e-4) step + zero_grad
 Prints the median seconds, peak RSS (ru_maxrss: includes imports, model build and scene
 generation, as in the reference measurement) and the ratio to the reference's times in
-``shared/fixtures/timings.json`` (Pointcept + spconv 2.3.8 CPU on this kind of machine).
+``shared/fixtures/timings.json`` (Pointcept + spconv 2.3.8 CPU on this kind of machine), then, from
+one extra instrumented run per case, the time spent building kernel maps and their reduction plans.
 """
 from __future__ import annotations
 
@@ -148,10 +149,40 @@ def run_case(case: str, repeats: int, threads: int, device: str, scene: str = "b
 
     timed()  # warm-up
     times = [timed() for _ in range(repeats)]
+    peak = _rss_mb()
+    map_s, total_s = map_time(timed)
     return dict(
         case=case, scene=scene, num_points=len(grid), times_s=[round(t, 4) for t in times], median_s=statistics.median(times),
-        peak_rss_mb=_rss_mb(), rss_after_build_mb=rss_build, threads=threads, device=device, dense_gflops=dense_gflops(),
+        peak_rss_mb=peak, rss_after_build_mb=rss_build, threads=threads, device=device, dense_gflops=dense_gflops(),
+        map_s=map_s, map_run_s=total_s,
     )
+
+
+def map_time(run) -> tuple[float, float]:
+    """One more run with the kernel-map builders and reduction-plan construction timed: (their
+    seconds, the run's seconds). Maps are built afresh every forward (new indices each batch)."""
+    from pointlab.sparse import conv, kernel_map
+
+    spent = [0.0]
+
+    def timed_fn(fn):
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+        return wrapper
+
+    originals = (conv.build_subm_map, conv.build_conv_map, kernel_map.KernelMap._make_plan)
+    conv.build_subm_map, conv.build_conv_map = timed_fn(originals[0]), timed_fn(originals[1])
+    kernel_map.KernelMap._make_plan = timed_fn(originals[2])
+    try:
+        total = run()
+    finally:
+        conv.build_subm_map, conv.build_conv_map, kernel_map.KernelMap._make_plan = originals
+    return spent[0], total
 
 
 def dense_gflops(n: int = 1024, reps: int = 8) -> float:
@@ -191,6 +222,7 @@ def main() -> int:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     print(f"SpUNet-v1m1 full size (39.16 M params), scene {args.scene}, {args.threads} threads, {args.device}, median of {args.repeats} after 1 warm-up")
     print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s} {'matmul GF/s':>12s}")
+    map_lines = []
     for case in args.cases.split(","):
         cmd = [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device, "--scene", args.scene]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -198,6 +230,10 @@ def main() -> int:
             print(f"{case}: failed\n{proc.stderr[-2000:]}")
             return 1
         r = json.loads(proc.stdout.strip().splitlines()[-1])
+        map_lines.append(
+            f"{case}: kernel maps + reduction plans {r['map_s'] * 1e3:.0f} ms of a {r['map_run_s']:.2f} s run "
+            f"({100 * r['map_s'] / r['map_run_s']:.1f}%, one extra instrumented run)"
+        )
         # the reference's "train" is forward + backward without an optimizer step
         rr = ref.get("train" if case in ("train", "step") else case)
         ratio = f"{r['median_s'] / rr['median_s']:6.2f}" if rr else "   n/a"
@@ -206,6 +242,8 @@ def main() -> int:
             f"{rr['median_s'] if rr else float('nan'):6.2f} {ratio} {rr['peak_rss_mb'] if rr else float('nan'):8.0f} "
             f"{r.get('dense_gflops', float('nan')):12.0f}"
         )
+    for line in map_lines:
+        print(line)
     print("ratio = ours / reference (Pointcept + spconv 2.3.8 CPU); < 1 is faster. 'step' is compared with the reference's train (no optimizer step).")
     print("matmul GF/s = dense fp32 throughput measured after the case (180-230 on 2 idle cores): far lower means a busy machine.")
     return 0
