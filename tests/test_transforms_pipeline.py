@@ -156,6 +156,7 @@ def _assert_same(a, b, where):
             x, y = x.numpy(), y.numpy()
         if isinstance(x, np.ndarray):
             assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (where, k)
+            assert x.flags.c_contiguous == y.flags.c_contiguous, (where, k, "memory layout")
         else:
             assert x == y, (where, k)
 

@@ -45,6 +45,9 @@ def take_rows(value, index):
                     f"boolean index of shape {index.shape} does not match an array with {value.shape[0]} rows"
                 )
             return np.compress(index, value, axis=0)
+        if value.ndim == 2 and value.flags.f_contiguous and not value.flags.c_contiguous:
+            # column-major [N, D] (e.g. a transposed [D, N] block): gather each column, return C order
+            return np.ascontiguousarray(np.take(value.T, index, axis=1).T)
         return np.take(value, index, axis=0)
     return value[index]
 
@@ -402,7 +405,8 @@ class GridSample:
         min_coord = np.floor(lo_scaled).astype(np.int64)  # == min of the voxel indices
         # voxel indices column by column: contiguous 1-D arrays hash and gather fastest
         sizes = np.broadcast_to(grid_size, (coord.shape[1],))
-        grid_cols = list(np.empty((coord.shape[1], n), dtype=np.int64))  # one block for all columns
+        grid_block = np.empty((coord.shape[1], n), dtype=np.int64)  # one contiguous row per axis
+        grid_cols = list(grid_block)
         for j, col in enumerate(grid_cols):
             # the same float64 division as coord / grid_size
             _floor_into(col, coord[:, j], sizes[j])
@@ -428,7 +432,7 @@ class GridSample:
             if self.project_displacement:
                 normal = np.asarray(_require(data_dict, "normal", "GridSample(project_displacement=True)"))
                 displacement = np.sum(displacement * normal, axis=-1, keepdims=True)
-        voxel = (coord, grid_size, min_coord, grid_cols)  # what _add_outputs needs for grid_coord
+        voxel = (coord, grid_size, min_coord, grid_cols)  # what _grid_coord needs
         min_coord = min_coord * grid_size
         inverse = None
         if self.return_inverse:
@@ -449,9 +453,13 @@ class GridSample:
                 data_dict["sampled_index"] = np.where(mask[idx_unique])[0]
             if pending is None:
                 out = index_operator(data_dict, idx_unique)
-            else:  # coord now: grid_coord is computed from it
-                out = materialize_rows(defer_index(data_dict, idx_unique, pending), pending, ("coord",))
-            self._add_outputs(out, idx_unique, voxel, inverse, min_coord, displacement)
+                self._add_outputs(out, idx_unique, voxel, inverse, min_coord, displacement)
+                return out
+            out = defer_index(data_dict, idx_unique, pending)
+            self._add_outputs(out, idx_unique, None, inverse, min_coord, displacement)
+            if self.return_grid_coord:  # every point's voxel index, gathered with the other keys
+                out["grid_coord"] = grid_block.T  # column-major [N, D]; take_rows returns C order
+                pending["grid_coord"] = idx_unique
             return out
 
         parts = []
@@ -467,7 +475,8 @@ class GridSample:
         if self.return_inverse:
             out["inverse"] = inverse
         if self.return_grid_coord:
-            out["grid_coord"] = self._grid_coord(out, idx, *voxel)
+            if voxel is not None:  # None: the deferred path sets grid_coord itself
+                out["grid_coord"] = self._grid_coord(out, idx, *voxel)
             _append_valid_key(out, "grid_coord")
         if self.return_min_coord:
             out["min_coord"] = min_coord.reshape([1, -1])
@@ -504,24 +513,35 @@ class SphereCrop:
         return data_dict if idx_crop is None else index_operator(data_dict, idx_crop)
 
     def call_deferred(self, data_dict, pending):
-        """For :class:`Compose`: the same crop, gathers recorded in ``pending`` (see :func:`defer_index`)."""
+        """For :class:`Compose`: the same crop, gathers recorded in ``pending`` (see :func:`defer_index`).
+
+        A pending ``coord`` stays pending: the distances of all its rows are computed and
+        gathered (a 1-D gather instead of an [N, 3] one; row by row the same values).
+        """
         if self.mode == "all" or "coord" not in data_dict:
             return NotImplemented
-        data_dict = materialize_rows(data_dict, pending, ("coord", "correspondence"))
+        rows = pending.get("coord") if self.mode != "given" else None
+        if rows is None:
+            data_dict = materialize_rows(data_dict, pending, ("coord", "correspondence"))
         coord = np.asarray(data_dict["coord"])
-        point_max = int(self.sample_rate * coord.shape[0]) if self.sample_rate is not None else self.point_max
-        idx_crop = self._crop_index(data_dict, coord, point_max)
+        n = coord.shape[0] if rows is None else rows.shape[0]
+        point_max = int(self.sample_rate * n) if self.sample_rate is not None else self.point_max
+        idx_crop = self._crop_index(data_dict, coord, point_max, rows)
         return data_dict if idx_crop is None else defer_index(data_dict, idx_crop, pending)
 
-    def _crop_index(self, data_dict, coord, point_max):
-        """Rows of the crop, nearest the centre first; None if nothing is cropped."""
-        n = coord.shape[0]
+    def _crop_index(self, data_dict, coord, point_max, rows=None):
+        """Rows of the crop, nearest the centre first; None if nothing is cropped.
+
+        ``rows``: the cloud is ``coord[rows]`` (not gathered; "random"/"center" modes only).
+        """
+        n = coord.shape[0] if rows is None else rows.shape[0]
         if n <= point_max:
             return None
-        if self.mode == "random":
-            center = coord[np.random.randint(n)]
-        elif self.mode == "center":
-            center = coord[n // 2]
+        if self.mode in ("random", "center"):
+            pick = np.random.randint(n) if self.mode == "random" else n // 2
+            center = coord[pick if rows is None else rows[pick]]
+            dist = squared_distance(coord, center)
+            return np.argsort(dist if rows is None else dist.take(rows))[:point_max]
         else:  # given
             corr = np.asarray(_require(data_dict, "correspondence", "SphereCrop(mode='given')"))
             corr = corr.reshape(corr.shape[0], -1)
