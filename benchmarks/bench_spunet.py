@@ -138,21 +138,25 @@ def run_case(case: str, repeats: int, threads: int, device: str, scene: str = "b
                 opt.step()
             opt.zero_grad(set_to_none=True)
 
+    cpu_times = []
+
     def timed():
         if device != "cpu":
             torch.cuda.synchronize()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         once()
         if device != "cpu":
             torch.cuda.synchronize()
+        cpu_times.append(time.process_time() - c)
         return time.perf_counter() - t
 
     timed()  # warm-up
     times = [timed() for _ in range(repeats)]
+    cpu_median = statistics.median(cpu_times[1:])
     peak = _rss_mb()
     map_s, total_s = map_time(timed)
     return dict(
-        case=case, scene=scene, num_points=len(grid), times_s=[round(t, 4) for t in times], median_s=statistics.median(times),
+        case=case, scene=scene, num_points=len(grid), times_s=[round(t, 4) for t in times], median_s=statistics.median(times), cpu_median_s=cpu_median,
         peak_rss_mb=peak, rss_after_build_mb=rss_build, threads=threads, device=device, dense_gflops=dense_gflops(),
         map_s=map_s, map_run_s=total_s,
     )
@@ -221,7 +225,7 @@ def main() -> int:
     ref = reference_times()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     print(f"SpUNet-v1m1 full size (39.16 M params), scene {args.scene}, {args.threads} threads, {args.device}, median of {args.repeats} after 1 warm-up")
-    print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s} {'matmul GF/s':>12s}")
+    print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'CPU s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s} {'matmul GF/s':>12s}")
     map_lines = []
     for case in args.cases.split(","):
         cmd = [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device, "--scene", args.scene]
@@ -238,13 +242,14 @@ def main() -> int:
         rr = ref.get("train" if case in ("train", "step") else case)
         ratio = f"{r['median_s'] / rr['median_s']:6.2f}" if rr else "   n/a"
         print(
-            f"{case:6s} {r['num_points']:7d} {r['median_s']:9.3f} {min(r['times_s']):7.3f} {r['peak_rss_mb']:12.0f}  "
+            f"{case:6s} {r['num_points']:7d} {r['median_s']:9.3f} {min(r['times_s']):7.3f} {r['cpu_median_s']:7.2f} {r['peak_rss_mb']:12.0f}  "
             f"{rr['median_s'] if rr else float('nan'):6.2f} {ratio} {rr['peak_rss_mb'] if rr else float('nan'):8.0f} "
             f"{r.get('dense_gflops', float('nan')):12.0f}"
         )
     for line in map_lines:
         print(line)
     print("ratio = ours / reference (Pointcept + spconv 2.3.8 CPU); < 1 is faster. 'step' is compared with the reference's train (no optimizer step).")
+    print("CPU s = median process CPU time per run (all threads): time stolen by other tenants of the machine does not count.")
     print("matmul GF/s = dense fp32 throughput measured after the case (180-230 on 2 idle cores): far lower means a busy machine.")
     return 0
 
