@@ -200,3 +200,31 @@ def test_packed_flash_backward_equals_autograd_of_explicit_softmax(sizes):
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-5)
     assert grads[0][1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("sizes, n_tail, q_tail, moved", [((50,), 1, 2, False), ((50, 21, 37), 3, 5, True), ((32, 21), 1, 5, False)])
+def test_trimmed_tail_queries_change_nothing(sizes, n_tail, q_tail, moved):
+    # the last window of a sample holds N mod K real points then duplicates; the CPU flash path
+    # computes only the real queries there (windows with duplicates moved last): same outputs and
+    # gradients as computing every query
+    p = _point(sizes, seed=5)
+    m = _attn(enable_flash=True, patch_size=16).train()
+    results = []
+    for trim in (True, False):
+        m.trim_tail_queries = trim
+        m.zero_grad()
+        feat = p["feat"].clone().requires_grad_(True)
+        q = Point(p)
+        q["feat"] = feat
+        for key in ("pad", "unpad", "cu_seqlens_key", "pad_patch_size", "pad_tail"):
+            q.pop(key, None)
+        out = m(q)["feat"]
+        (out * torch.linspace(-1, 1, out.shape[1])).sum().backward()
+        results.append((out.detach(), feat.grad, m.qkv.weight.grad.clone(), m.qkv.bias.grad.clone(), m.proj.weight.grad.clone()))
+        if trim:
+            got_tail, got_q, new_to_old, _, _ = q["pad_tail"][1]
+            assert (got_tail, got_q, new_to_old is not None) == (n_tail, q_tail, moved)
+    m.trim_tail_queries = True
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)
+    assert results[0][1].abs().sum() > 0

@@ -78,32 +78,60 @@ class _FlashCPU(torch.autograd.Function):
     """PyTorch's CPU flash-attention kernels (what ``scaled_dot_product_attention`` picks on CPU
     without a mask) on a packed ``qkv`` [n·K, 3C], returning [n·K, C] in the kernel's output layout.
 
-    Same kernels and numbers as ``F.scaled_dot_product_attention``; the difference is the
-    backward: the q/k/v gradients are written into the packed [n·K, 3C] layout in one copy,
-    where autograd's unbind/permute/view chain makes two.
+    Same kernels and numbers as ``F.scaled_dot_product_attention``; the differences:
+    - the backward writes the q/k/v gradients into the packed [n·K, 3C] layout in one copy, where
+      autograd's unbind/permute/view chain makes two;
+    - the last ``n_tail`` windows attend only with their first ``q_tail`` queries (all K keys): the
+      other queries of a sample's last window are padding duplicates whose outputs are dropped, so
+      they are not computed. Their output rows are zero and get no gradient. Every computed query
+      row is the same as without trimming (each query's softmax is over the same keys).
     """
 
     @staticmethod
-    def forward(ctx, qkv, n, k, h, scale):
+    def forward(ctx, qkv, n, k, h, scale, n_tail=0, q_tail=0):
         d = qkv.shape[1] // (3 * h)
         q, kk, v = qkv.view(n, k, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kk, v, scale=scale)
-        ctx.save_for_backward(qkv, out, lse)
-        ctx.shape = (n, k, h, d)
+        nf = n - n_tail
+        out = qkv.new_empty(n, k, h, d)
+        saved = [qkv]
+        if nf:
+            o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q[:nf], kk[:nf], v[:nf], scale=scale)
+            out[:nf] = o.transpose(1, 2)
+            saved += [o, lse]
+        if n_tail:
+            ot, lset = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                q[nf:, :, :q_tail], kk[nf:], v[nf:], scale=scale
+            )
+            out[nf:, :q_tail] = ot.transpose(1, 2)
+            out[nf:, q_tail:] = 0
+            saved += [ot, lset]
+        ctx.save_for_backward(*saved)
+        ctx.shape = (n, k, h, d, n_tail, q_tail)
         ctx.scale = scale
-        return out.transpose(1, 2).reshape(n * k, h * d)
+        return out.view(n * k, h * d)
 
     @staticmethod
     def backward(ctx, grad):
-        qkv, out, lse = ctx.saved_tensors
-        n, k, h, d = ctx.shape
+        qkv, *saved = ctx.saved_tensors
+        n, k, h, d, n_tail, q_tail = ctx.shape
+        nf = n - n_tail
         q, kk, v = qkv.view(n, k, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)
         g = grad.reshape(n, k, h, d).transpose(1, 2)
-        dq, dk, dv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-            g, q, kk, v, out, lse, 0.0, False, scale=ctx.scale
-        )
-        dqkv = torch.stack([dq.transpose(1, 2), dk.transpose(1, 2), dv.transpose(1, 2)], dim=2)
-        return dqkv.view(n * k, 3 * h * d), None, None, None, None
+        dqkv = qkv.new_empty(n, k, 3, h, d)
+        bwd = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
+        if nf:
+            o, lse = saved[:2]
+            dq, dk, dv = bwd(g[:nf], q[:nf], kk[:nf], v[:nf], o, lse, 0.0, False, scale=ctx.scale)
+            for j, t in enumerate((dq, dk, dv)):
+                dqkv[:nf, :, j] = t.transpose(1, 2)
+        if n_tail:
+            ot, lset = saved[-2:]
+            dq, dk, dv = bwd(g[nf:, :, :q_tail], q[nf:, :, :q_tail], kk[nf:], v[nf:], ot, lset, 0.0, False, scale=ctx.scale)
+            dqkv[nf:, :q_tail, 0] = dq.transpose(1, 2)
+            dqkv[nf:, q_tail:, 0] = 0
+            dqkv[nf:, :, 1] = dk.transpose(1, 2)
+            dqkv[nf:, :, 2] = dv.transpose(1, 2)
+        return dqkv.view(n * k, 3 * h * d), None, None, None, None, None, None
 
 
 @torch.no_grad()
@@ -194,6 +222,8 @@ class SerializedAttention(PointModule):
     """
 
     backend = "sdpa"
+    # CPU flash path: skip the padding-duplicate queries of each sample's last window (same outputs)
+    trim_tail_queries = True
 
     def __init__(
         self,
@@ -258,11 +288,47 @@ class SerializedAttention(PointModule):
             point["pad_patch_size"] = k
             for key in [key for key in point if key.startswith("rel_pos_")]:
                 del point[key]
+            point.pop("pad_tail", None)
         if "pad_dup" not in point:  # layout cached by an older Point producer
             is_dup = torch.ones(point["pad"].shape[0], dtype=torch.bool, device=point["pad"].device)
             is_dup[point["unpad"]] = False
             point["pad_dup"] = torch.nonzero(is_dup).flatten()
         return point["pad"], point["unpad"], point["cu_seqlens_key"]
+
+    @staticmethod
+    @torch.no_grad()
+    def _tail_layout(point, k: int):
+        """The last window of a sample whose size is not a multiple of K holds only ``N mod K`` real
+        points (then duplicates). Returns ``(n_tail, q_tail, new_to_old, old_to_new, dup)``: the
+        number of such windows, the most real points any of them holds, and — when they are not
+        already the last windows — a slot permutation moving them to the end (window contents
+        unchanged, so every query sees the same keys) with the dup slots renumbered; else Nones.
+        Cached on the Point with the layout.
+        """
+        cached = point.get("pad_tail")
+        if cached is not None and cached[0] == k:
+            return cached[1]
+        dup = point["pad_dup"]
+        total = point["pad"].shape[0]
+        n = total // k
+        dups_per_window = torch.bincount(dup // k, minlength=n)
+        tails = torch.nonzero(dups_per_window).flatten()
+        n_tail = tails.numel()
+        result = (0, 0, None, None, None)
+        if n_tail:
+            q_tail = k - int(dups_per_window[tails].min())
+            if bool((tails == torch.arange(n - n_tail, n, device=tails.device)).all()):
+                result = (n_tail, q_tail, None, None, None)
+            else:
+                is_tail = dups_per_window > 0
+                window_order = torch.cat([torch.nonzero(~is_tail).flatten(), tails])
+                within = torch.arange(k, device=dup.device)
+                new_to_old = (window_order[:, None] * k + within).flatten()
+                old_to_new = torch.empty_like(new_to_old)
+                old_to_new[new_to_old] = torch.arange(total, device=dup.device)
+                result = (n_tail, q_tail, new_to_old, old_to_new, torch.sort(old_to_new[dup]).values)
+        point["pad_tail"] = (k, result)
+        return result
 
     def _rel_pos(self, point, order: torch.Tensor, k: int) -> torch.Tensor:
         key = f"rel_pos_{self.order_index}"
@@ -319,13 +385,21 @@ class SerializedAttention(PointModule):
         with torch.no_grad():
             order = point["serialized_order"][self.order_index][pad]
             inverse = unpad[point["serialized_inverse"][self.order_index]]
+        total = pad.shape[0]
+        all_full = total % k == 0 and (cu_seqlens.numel() - 1) * k == total
+        n_tail = q_tail = 0
+        if all_full and self.trim_tail_queries and self._use_flash_cpu(point["feat"]):
+            n_tail, q_tail, new_to_old, old_to_new, dup_new = self._tail_layout(point, k)
+            if new_to_old is not None:  # windows reordered so that the trimmed ones come last
+                with torch.no_grad():
+                    order, inverse = order[new_to_old], old_to_new[inverse]
+                dup = dup_new
         # gather the C-wide features, not the 3C-wide qkv (row-wise linear: same values)
         qkv = self.qkv(_ToSlots.apply(point["feat"], order, inverse, dup))
-        total = qkv.shape[0]
-        if total % k == 0 and (cu_seqlens.numel() - 1) * k == total:
+        if all_full:
             # every patch is full (always the case without flash/fixed patches): one batched call
             if self._use_flash_cpu(qkv):
-                out = _FlashCPU.apply(qkv, total // k, k, self.num_heads, self.scale)
+                out = _FlashCPU.apply(qkv, total // k, k, self.num_heads, self.scale, n_tail, q_tail)
             else:
                 bias = self.rpe(self._rel_pos(point, order, k)) if self.rpe is not None else None
                 out = self._attend(qkv.view(-1, k, 3 * c), bias, None).reshape(-1, c)
