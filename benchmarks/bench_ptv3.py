@@ -178,8 +178,10 @@ def instrument(model, device):
 def run_case(case: str, repeats: int, threads: int, device: str, flash: bool, breakdown: bool, attention: str = "sdpa") -> dict:
     import torch
 
+    from pointlab.engine.allocator import tune_host_allocator
     from pointlab.models.ptv3 import SerializedAttention
 
+    tune_host_allocator()  # reads POINTLAB_MALLOC_TUNING, set by the parent from --malloc-tuning
     SerializedAttention.backend = attention
 
     torch.set_num_threads(threads)
@@ -280,6 +282,8 @@ def main() -> int:
     ap.add_argument("--flash", type=int, default=1, help="enable_flash of the config (1: the config's value)")
     ap.add_argument("--attention", default="sdpa", choices=("sdpa", "math"), help="math: the reference's explicit-softmax formula")
     ap.add_argument("--no-breakdown", action="store_true")
+    ap.add_argument("--malloc-tuning", type=int, default=1, choices=(0, 1),
+                    help="1: keep freed memory in the heap as `pointlab train/test/infer` do (pointlab.engine.allocator); 0: glibc defaults")
     ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.case:
@@ -287,7 +291,9 @@ def main() -> int:
         return 0
 
     ref = reference_times()
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               POINTLAB_MALLOC_TUNING=str(args.malloc_tuning))
+    print(f"host allocator tuning {'on' if args.malloc_tuning else 'off'} (--malloc-tuning; what pointlab's CLI does)")
     print(f"PT-v3m1 full size (46.17 M params), {args.threads} threads, {args.device}, enable_flash={bool(args.flash)}, attention={args.attention}, "
           f"median of {args.repeats} after 1 warm-up")
     print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'CPU s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s} {'RSS ratio':>9s}")

@@ -111,6 +111,9 @@ def make_scene(grid_size: float = 0.02, seed: int = 303, scene: str = "box-room"
 def run_case(case: str, repeats: int, threads: int, device: str, scene: str = "box-room") -> dict:
     import torch
 
+    from pointlab.engine.allocator import tune_host_allocator
+
+    tune_host_allocator()  # reads POINTLAB_MALLOC_TUNING, set by the parent from --malloc-tuning
     torch.set_num_threads(threads)
     from pointlab.models import build_model
 
@@ -216,6 +219,8 @@ def main() -> int:
     ap.add_argument("--cases", default="eval,train,step")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--scene", default="box-room", choices=["box-room", "synthetic"])
+    ap.add_argument("--malloc-tuning", type=int, default=1, choices=(0, 1),
+                    help="1: keep freed memory in the heap as `pointlab train/test/infer` do (pointlab.engine.allocator); 0: glibc defaults")
     ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.case:
@@ -223,7 +228,9 @@ def main() -> int:
         return 0
 
     ref = reference_times()
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               POINTLAB_MALLOC_TUNING=str(args.malloc_tuning))
+    print(f"host allocator tuning {'on' if args.malloc_tuning else 'off'} (--malloc-tuning; what pointlab's CLI does)")
     print(f"SpUNet-v1m1 full size (39.16 M params), scene {args.scene}, {args.threads} threads, {args.device}, median of {args.repeats} after 1 warm-up")
     print(f"{'case':6s} {'points':>7s} {'median s':>9s} {'min s':>7s} {'CPU s':>7s} {'peak RSS MB':>12s}  {'ref s':>6s} {'ratio':>6s} {'ref RSS':>8s} {'matmul GF/s':>12s}")
     map_lines = []

@@ -120,10 +120,12 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from pointlab.data.io import PointCloudFileError
+    from pointlab.engine.allocator import tune_host_allocator
     from pointlab.engine.checkpoint import CheckpointError
     from pointlab.engine.logger import get_root_logger
     from pointlab.inference import MissingInputError, Predictor
 
+    tune_host_allocator()
     logger = get_root_logger()
     try:
         files = list_inputs(args.input)

@@ -20,10 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _main_worker(cfg):
+    from pointlab.engine.allocator import tune_host_allocator
     from pointlab.engine.defaults import default_setup
     from pointlab.engine.logger import close_file_handlers, get_root_logger
     from pointlab.registry import TESTERS
 
+    tune_host_allocator()
     cfg = default_setup(cfg)
     test_cfg = dict(cfg.test)
     test_cfg.setdefault("verbose", True)

@@ -50,9 +50,11 @@ def _user_errors() -> tuple:
 
 
 def _main_worker(cfg) -> int:
+    from pointlab.engine.allocator import tune_host_allocator
     from pointlab.engine.logger import close_file_handlers, get_root_logger
     from pointlab.registry import TRAINERS
 
+    tune_host_allocator()
     logger = get_root_logger()
     try:
         _ensure_synthetic_data(cfg, logger)
