@@ -281,9 +281,11 @@ def build_subm_map(
         hit = table.index_select(0, queries.view(-1))
         del queries
         found = hit >= 0
-        counts = found.view(n_search, n).sum(1).tolist()
         # One flat nonzero, then plain gathers: measured ~1.5x faster than a 2-D nonzero + masked_select.
         flat = torch.nonzero(found).view(-1)
+        # hits per offset from the sorted flat positions (a row sum would first widen the mask to int64)
+        bounds = torch.searchsorted(flat, torch.arange(n_search + 1, device=device) * n)
+        counts = (bounds[1:] - bounds[:-1]).tolist()
         half = flat.numel()
         q_rows = hit.index_select(0, flat)  # int32: the neighbour p + d of each hit
         p_rows = flat  # becomes the searching voxel p: flat = h * n + p, block h by block h
