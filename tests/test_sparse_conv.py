@@ -363,3 +363,13 @@ def test_duplicate_voxels_run_deterministically():
         assert torch.equal(a, b)
     # the centre tap still sees each copy's own features: copies with different inputs differ
     assert not torch.allclose(first[0][:50], first[0][200:])
+
+
+@pytest.mark.parametrize("shape,p", [((0,), 0.5), ((1000,), 0.0), ((1000,), 1.0), ((13, 577), 0.47)])
+def test_flat_nonzero_matches_torch(shape, p):
+    from pointlab.sparse.kernel_map import _flat_nonzero
+
+    mask = torch.rand(shape, generator=torch.Generator().manual_seed(3)) < p
+    got = _flat_nonzero(mask)
+    assert got.dtype == torch.int64
+    assert torch.equal(got, torch.nonzero(mask.reshape(-1)).view(-1))
