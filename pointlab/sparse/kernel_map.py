@@ -315,7 +315,9 @@ def build_subm_map(
         pos = torch.searchsorted(sorted_keys, queries)
         pos.clamp_(max=max(n - 1, 0))
         found = sorted_keys[pos] == queries if n > 0 else torch.zeros_like(queries, dtype=torch.bool)
-        h, i = found.nonzero(as_tuple=True)
+        flat = _flat_nonzero(found)
+        h = flat // max(n, 1)
+        i = flat - h * n
         p_rows = order[i]  # output voxel of offset search[h]
         q_rows = order.index_select(0, pos.masked_select(found))  # its neighbour p + d
         half = p_rows.numel()
